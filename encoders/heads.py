@@ -1,0 +1,158 @@
+"""Facet heads: pooled sentence embeddings (+ the raw text) -> one unit vector per facet.
+
+Every head is a documented, deterministic function of the text; none is random. Each returns
+L2-normalised rows so that a decay-weighted average of them, renormalised, is again comparable by
+cosine, and each can turn such an (averaged) vector back into named readings for people.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from encoders.anchors import FORMALITY_ANCHORS, SENTIMENT_ANCHORS
+
+FACET_NAMES = ("sentiment", "topic", "style")
+
+Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, d) unit rows
+
+
+def l2_normalise(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.maximum(norms, 1e-12)
+
+
+class FacetHead(Protocol):
+    name: str
+    dim: int
+
+    def __call__(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray: ...
+
+    def describe(self, vector: np.ndarray) -> dict[str, float]: ...
+
+
+class TopicHead:
+    """z_topic: the pooled sentence embedding itself, i.e. what the text is about."""
+
+    name = "topic"
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def __call__(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return l2_normalise(embeddings.astype(np.float32, copy=False))
+
+    def describe(self, vector: np.ndarray) -> dict[str, float]:
+        # The norm of an averaged topic vector says how focused the interests are (1 = one topic);
+        # named shares come from the catalogue categories (ItemIndex.category_shares).
+        return {"coherence": float(np.linalg.norm(vector))}
+
+
+class SentimentHead:
+    """z_sentiment: probabilities over (negative, neutral, positive), then L2-normalised.
+
+    p = lexicon_weight * p_lexicon + (1 - lexicon_weight) * p_prototype, where
+    - p_lexicon is VADER's (neg, neu, pos) proportions for the text (rule-based, its lexicon ships
+      in the `vaderSentiment` package), which reads negation, intensifiers and slang;
+    - p_prototype is a softmax over the cosine of the text's embedding to the *centred* centroids
+      of each class's anchor sentences (encoders/anchors.py). Centring removes what all anchors
+      share (e.g. "this is a product review"), leaving the polar direction the encoder sees.
+    """
+
+    name = "sentiment"
+    labels = ("negative", "neutral", "positive")
+    dim = 3
+
+    def __init__(self, embed: Embedder, temperature: float = 10.0, lexicon_weight: float = 0.7) -> None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self.temperature = temperature
+        self.lexicon_weight = lexicon_weight
+        self.lexicon = SentimentIntensityAnalyzer()
+        centroids = np.stack([embed(SENTIMENT_ANCHORS[label]).mean(axis=0) for label in self.labels])
+        self.centroids = l2_normalise(centroids - centroids.mean(axis=0)).astype(np.float32)
+
+    def probabilities(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        logits = self.temperature * (embeddings @ self.centroids.T)
+        logits -= logits.max(axis=1, keepdims=True)
+        proto = np.exp(logits)
+        proto /= proto.sum(axis=1, keepdims=True)
+        lex = np.array([self._lexicon_probs(t) for t in texts], dtype=np.float32).reshape(len(texts), 3)
+        return self.lexicon_weight * lex + (1.0 - self.lexicon_weight) * proto
+
+    def _lexicon_probs(self, text: str) -> tuple[float, float, float]:
+        scores = self.lexicon.polarity_scores(text)
+        total = scores["neg"] + scores["neu"] + scores["pos"]
+        if total <= 0:
+            return (0.0, 1.0, 0.0)
+        return (scores["neg"] / total, scores["neu"] / total, scores["pos"] / total)
+
+    def __call__(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return l2_normalise(self.probabilities(embeddings, texts)).astype(np.float32)
+
+    def describe(self, vector: np.ndarray) -> dict[str, float]:
+        probs = np.clip(vector, 0.0, None)
+        probs = probs / max(float(probs.sum()), 1e-12)
+        out = {label: float(p) for label, p in zip(self.labels, probs)}
+        out["score"] = out["positive"] - out["negative"]  # in [-1, 1]
+        return out
+
+
+_WORD = re.compile(r"[A-Za-z']+")
+_ELONGATED = re.compile(r"(.)\1{2,}")
+
+
+class StyleHead:
+    """z_style: three named readings in [-1, 1], plus a constant 1, L2-normalised.
+
+    - formality: cosine to the formal anchors minus cosine to the casual anchors, scaled and
+      squashed with tanh (+1 formal, -1 casual).
+    - detail: log2(word count / 8) / 3, clipped (8 words -> 0, 64+ words -> +1, 1 word -> -1).
+    - intensity: exclamation marks, shouted (all-caps) words and elongations ("sooo"), squashed
+      to [-1, 1] (-1 calm, +1 intense).
+    The constant component keeps the vector defined for all-zero readings and lets ``describe``
+    recover the readings exactly from an averaged vector (reading_i = z_i / z_const).
+    """
+
+    name = "style"
+    readings = ("formality", "detail", "intensity")
+    dim = 4
+
+    def __init__(self, embed: Embedder, formality_scale: float = 8.0) -> None:
+        self.formality_scale = formality_scale
+        formal = embed(FORMALITY_ANCHORS["formal"]).mean(axis=0)
+        casual = embed(FORMALITY_ANCHORS["casual"]).mean(axis=0)
+        self.formal_centroid = (formal / np.linalg.norm(formal)).astype(np.float32)
+        self.casual_centroid = (casual / np.linalg.norm(casual)).astype(np.float32)
+
+    @staticmethod
+    def detail(text: str) -> float:
+        words = max(len(_WORD.findall(text)), 1)
+        return float(np.clip(math.log2(words / 8.0) / 3.0, -1.0, 1.0))
+
+    @staticmethod
+    def intensity(text: str) -> float:
+        words = _WORD.findall(text)
+        shouted = sum(1 for w in words if len(w) > 1 and w.isupper())
+        raw = 0.6 * min(text.count("!"), 5) + 1.0 * min(shouted, 5) + 0.6 * len(_ELONGATED.findall(text))
+        return float(2.0 * math.tanh(raw / 2.0) - 1.0)
+
+    def __call__(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        formality = np.tanh(
+            self.formality_scale * (embeddings @ self.formal_centroid - embeddings @ self.casual_centroid)
+        )
+        rows = np.empty((len(texts), self.dim), dtype=np.float32)
+        rows[:, 0] = formality
+        rows[:, 1] = [self.detail(t) for t in texts]
+        rows[:, 2] = [self.intensity(t) for t in texts]
+        rows[:, 3] = 1.0
+        return l2_normalise(rows)
+
+    def describe(self, vector: np.ndarray) -> dict[str, float]:
+        const = float(vector[-1])
+        if const <= 1e-12:
+            return {name: 0.0 for name in self.readings}
+        return {name: float(np.clip(vector[i] / const, -1, 1)) for i, name in enumerate(self.readings)}

@@ -1,0 +1,220 @@
+"""A FAISS inner-product index over items' concatenated, facet-weighted unit vectors.
+
+Each item is stored as concat_f(sqrt(w_f) * z_f), so for a query built the same way the inner
+product is sum_f w_f * cos(z_f_item, z_f_user). The authoritative index lives on the CPU
+(IDMap2 supports remove_ids and reconstruct); on a GPU host a GPU copy is made for searching and
+refreshed after each batch of changes, because GPU indexes cannot remove ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import faiss
+import numpy as np
+
+from index.config import IndexConfig
+
+log = logging.getLogger(__name__)
+
+
+class UnknownItem(KeyError):
+    """An item id that is not (or no longer) in the index."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    item_id: str
+    score: float
+    facet_scores: dict[str, float]
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class ItemIndex:
+    def __init__(self, layout: Mapping[str, int], config: IndexConfig | None = None) -> None:
+        self.config = config or IndexConfig()
+        if not self.config.factory.startswith("IDMap2"):
+            raise ValueError(f"index factory {self.config.factory!r} must start with 'IDMap2' (deletes need it)")
+        missing = set(layout) - set(self.config.facet_weights)
+        if missing:
+            raise ValueError(f"no retrieval weight configured for facets {sorted(missing)}")
+        self.layout = dict(layout)
+        self.dim = sum(self.layout.values())
+        self._slices: dict[str, slice] = {}
+        start = 0
+        for name, d in self.layout.items():
+            self._slices[name] = slice(start, start + d)
+            start += d
+        self._scale = np.concatenate(
+            [np.full(d, np.sqrt(self.config.facet_weights[name]), dtype=np.float32) for name, d in self.layout.items()]
+        )
+        self._cpu = faiss.index_factory(self.dim, self.config.factory, faiss.METRIC_INNER_PRODUCT)
+        self._ids: dict[str, int] = {}  # item id -> faiss id
+        self._names: dict[int, str] = {}  # faiss id -> item id
+        self._meta: dict[str, dict[str, str]] = {}
+        # Per catalogue category: sum of member items' unit topic vectors and their count, so a
+        # user's topic facet can be read as shares of named categories.
+        self._cat_sum: dict[str, np.ndarray] = {}
+        self._cat_n: dict[str, int] = {}
+        self._next_id = 0
+        self._lock = threading.RLock()  # mutations and searches may come from executor threads
+        self._gpu = None
+        self._gpu_stale = False
+        self.use_gpu = self._want_gpu()
+
+    def _want_gpu(self) -> bool:
+        gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+        if self.config.device == "gpu" and gpus == 0:
+            raise RuntimeError("index device 'gpu' requested but FAISS sees no GPU (is faiss-gpu installed?)")
+        return self.config.device != "cpu" and gpus > 0
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._ids
+
+    def item_ids(self) -> list[str]:
+        return list(self._ids)
+
+    def meta(self, item_id: str) -> dict[str, str]:
+        return self._meta.get(item_id, {})
+
+    def pack(self, facets: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Facet rows (each (n, d_f) or (d_f,)) -> (n, dim) weighted concatenation."""
+        rows = [np.atleast_2d(np.asarray(facets[name], dtype=np.float32)) for name in self.layout]
+        return np.ascontiguousarray(np.concatenate(rows, axis=1) * self._scale)
+
+    def unpack(self, packed: np.ndarray) -> dict[str, np.ndarray]:
+        raw = np.atleast_2d(packed) / self._scale
+        return {name: raw[:, sl] for name, sl in self._slices.items()}
+
+    # -- changes ---------------------------------------------------------------------------------
+    def upsert(
+        self,
+        item_ids: Sequence[str],
+        facets: Mapping[str, np.ndarray],
+        metas: Sequence[Mapping[str, str]] | None = None,
+    ) -> None:
+        """Add or replace items; a repeated id in one batch keeps its last vector."""
+        if not item_ids:
+            return
+        packed = self.pack(facets)
+        if len(packed) != len(item_ids):
+            raise ValueError(f"{len(item_ids)} ids but {len(packed)} vectors")
+        last = {item_id: i for i, item_id in enumerate(item_ids)}
+        with self._lock:
+            self._remove_locked(list(last))
+            new_ids = np.arange(self._next_id, self._next_id + len(last), dtype=np.int64)
+            self._next_id += len(last)
+            for fid, (item_id, i) in zip(new_ids, last.items()):
+                self._ids[item_id] = int(fid)
+                self._names[int(fid)] = item_id
+                self._meta[item_id] = dict(metas[i]) if metas else {}
+                self._count_category(item_id, packed[i], +1)
+            self._cpu.add_with_ids(packed[list(last.values())], new_ids)
+            self._gpu_stale = True
+
+    def delete(self, item_ids: Iterable[str]) -> int:
+        """Remove items; unknown ids are ignored. Returns how many were removed."""
+        with self._lock:
+            removed = self._remove_locked(list(item_ids))
+            self._gpu_stale = self._gpu_stale or removed > 0
+            return removed
+
+    def _remove_locked(self, item_ids: list[str]) -> int:
+        fids = [self._ids.pop(i) for i in item_ids if i in self._ids]
+        for fid in fids:
+            name = self._names.pop(fid)
+            self._count_category(name, self._cpu.reconstruct(fid), -1)
+            self._meta.pop(name, None)
+        if fids:
+            self._cpu.remove_ids(np.asarray(fids, dtype=np.int64))
+        return len(fids)
+
+    def _count_category(self, item_id: str, packed: np.ndarray, sign: int) -> None:
+        category = self._meta.get(item_id, {}).get("category")
+        if not category or "topic" not in self.layout:
+            return
+        topic = self.unpack(packed)["topic"][0].astype(np.float64)
+        self._cat_sum[category] = self._cat_sum.get(category, 0.0) + sign * topic
+        self._cat_n[category] = self._cat_n.get(category, 0) + sign
+        if self._cat_n[category] <= 0:
+            del self._cat_sum[category], self._cat_n[category]
+
+    def category_shares(self, topic: np.ndarray, top: int = 3, temperature: float = 8.0) -> list[tuple[str, float]]:
+        """A topic vector as shares of catalogue categories: softmax over its cosine to each
+        category's centroid. Empty when no indexed item has a category."""
+        with self._lock:
+            names = list(self._cat_sum)
+            if not names:
+                return []
+            centroids = np.stack([self._cat_sum[n] / self._cat_n[n] for n in names])
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        cos = centroids @ _unit(np.asarray(topic, dtype=np.float64))
+        weights = np.exp(temperature * (cos - cos.max()))
+        shares = weights / weights.sum()
+        order = np.argsort(-shares)[:top]
+        return [(names[i], float(shares[i])) for i in order]
+
+    # -- reads -------------------------------------------------------------------------------------
+    def vectors(self, item_id: str) -> dict[str, np.ndarray]:
+        """The stored facet vectors of one item (so a click need not re-encode it)."""
+        with self._lock:
+            if item_id not in self._ids:
+                raise UnknownItem(item_id)
+            packed = self._cpu.reconstruct(self._ids[item_id])
+        return {name: v[0] for name, v in self.unpack(packed).items()}
+
+    def _searcher(self):
+        if not self.use_gpu:
+            return self._cpu
+        if self._gpu is None or self._gpu_stale:
+            self._gpu = faiss.index_cpu_to_all_gpus(self._cpu)
+            self._gpu_stale = False
+        return self._gpu
+
+    def search(
+        self,
+        queries: Sequence[Mapping[str, np.ndarray]],
+        k: int,
+        exclude: Sequence[Iterable[str]] | None = None,
+    ) -> list[list[Hit]]:
+        """Top-k items for each query (facet vectors), skipping each query's excluded ids.
+
+        Exclusion over-fetches k + |excluded| and filters, which works alike on CPU and GPU.
+        Facet vectors of the query are renormalised so each facet contributes a cosine.
+        """
+        if not queries:
+            return []
+        excluded = [set(e) for e in exclude] if exclude else [set() for _ in queries]
+        normed = [{name: _unit(np.asarray(q[name], dtype=np.float32)) for name in self.layout} for q in queries]
+        packed = self.pack({name: np.stack([q[name] for q in normed]) for name in self.layout})
+        with self._lock:
+            if len(self._ids) == 0:
+                return [[] for _ in queries]
+            fetch = min(k + max(len(e) for e in excluded), len(self._ids))
+            scores, fids = self._searcher().search(packed, fetch)
+            results: list[list[Hit]] = []
+            for qi, (row_scores, row_ids) in enumerate(zip(scores, fids)):
+                hits: list[Hit] = []
+                for score, fid in zip(row_scores, row_ids):
+                    name = self._names.get(int(fid))
+                    if name is None or name in excluded[qi]:
+                        continue
+                    item = self.unpack(self._cpu.reconstruct(int(fid)))
+                    per_facet = {f: float(item[f][0] @ normed[qi][f]) for f in self.layout}
+                    hits.append(Hit(name, float(score), per_facet, dict(self._meta.get(name, {}))))
+                    if len(hits) == k:
+                        break
+                results.append(hits)
+            return results
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-12 else v

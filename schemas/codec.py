@@ -1,0 +1,47 @@
+"""Wire codecs: orjson for records, base64 float64 for state vectors (compact and exact)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import orjson
+
+from schemas.errors import InvalidEvent
+from schemas.records import EVENT_TYPES, ItemEvent, UserEvent
+
+
+def dump_json(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def load_json(raw: bytes | str) -> Any:
+    return orjson.loads(raw)
+
+
+def decode_event(raw: bytes | None, kind: str) -> UserEvent | ItemEvent:
+    """Bytes from a topic -> a valid record of ``kind``, or :class:`InvalidEvent`."""
+    if kind not in EVENT_TYPES:
+        raise InvalidEvent(f"unknown event type {kind!r}; expected one of {sorted(EVENT_TYPES)}")
+    if not raw:
+        raise InvalidEvent("empty message value")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        # orjson also rejects invalid UTF-8 and NaN literals here.
+        raise InvalidEvent(f"not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"expected a JSON object, got {type(data).__name__}")
+    declared = data.get("type")
+    if declared is not None and declared != kind:
+        raise InvalidEvent(f"a '{declared}' event on the topic for '{kind}' events")
+    return EVENT_TYPES[kind].from_dict(data)
+
+
+def pack_vector(vec: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(vec, dtype="<f8").tobytes()).decode("ascii")
+
+
+def unpack_vector(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f8").copy()

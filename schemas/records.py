@@ -1,0 +1,207 @@
+"""Typed event records and their validation.
+
+Every inbound record is built with ``from_dict``, which either returns a fully valid, normalised
+record or raises :class:`InvalidEvent` with a reason. Unknown extra fields are ignored so producers
+can add fields without breaking older workers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Mapping
+
+from schemas.errors import InvalidEvent
+
+MAX_ID_LEN = 256
+MAX_TEXT_CHARS = 20_000
+
+
+def _require(data: Mapping[str, Any], name: str) -> Any:
+    if name not in data or data[name] is None:
+        raise InvalidEvent(f"missing required field '{name}'")
+    return data[name]
+
+
+def _id(data: Mapping[str, Any], name: str) -> str:
+    value = _require(data, name)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidEvent(f"field '{name}' must be a string id, got {type(value).__name__}")
+    value = str(value).strip()
+    if not value:
+        raise InvalidEvent(f"field '{name}' must not be empty")
+    if len(value) > MAX_ID_LEN:
+        raise InvalidEvent(f"field '{name}' is longer than {MAX_ID_LEN} characters")
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, *, required: bool = True) -> str:
+    if not required and data.get(name) is None:
+        return ""
+    value = _require(data, name)
+    if not isinstance(value, str):
+        raise InvalidEvent(f"field '{name}' must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise InvalidEvent(f"field '{name}' must not be empty")
+    # Longer texts are cut here; the encoder truncates to the model's token limit anyway.
+    return value[:MAX_TEXT_CHARS]
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidEvent(f"field '{name}' must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise InvalidEvent(f"field '{name}' must be finite, got {value!r}")
+    return float(value)
+
+
+def _timestamp(data: Mapping[str, Any], name: str = "ts") -> float:
+    """Epoch seconds (number) or an ISO-8601 string with a timezone."""
+    value = _require(data, name)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidEvent(f"field '{name}' is not an ISO-8601 time: {value!r}") from exc
+        if parsed.tzinfo is None:
+            raise InvalidEvent(f"field '{name}' needs a timezone (e.g. a trailing 'Z'): {value!r}")
+        return parsed.timestamp()
+    ts = _number(value, name)
+    if ts < 0:
+        raise InvalidEvent(f"field '{name}' must be epoch seconds >= 0, got {ts}")
+    return ts
+
+
+@dataclass(frozen=True)
+class SearchEvent:
+    topic: ClassVar[str] = "searches"
+    kind: ClassVar[str] = "search"
+    event_id: str
+    user_id: str
+    query: str
+    ts: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchEvent:
+        return cls(_id(data, "event_id"), _id(data, "user_id"), _text(data, "query"), _timestamp(data))
+
+
+@dataclass(frozen=True)
+class ClickEvent:
+    topic: ClassVar[str] = "clicks"
+    kind: ClassVar[str] = "click"
+    event_id: str
+    user_id: str
+    item_id: str
+    ts: float
+    dwell_s: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClickEvent:
+        dwell = data.get("dwell_s")
+        if dwell is not None:
+            dwell = _number(dwell, "dwell_s")
+            if dwell < 0:
+                raise InvalidEvent(f"field 'dwell_s' must be >= 0, got {dwell}")
+        return cls(_id(data, "event_id"), _id(data, "user_id"), _id(data, "item_id"), _timestamp(data), dwell)
+
+
+@dataclass(frozen=True)
+class ReviewEvent:
+    topic: ClassVar[str] = "reviews"
+    kind: ClassVar[str] = "review"
+    event_id: str
+    user_id: str
+    item_id: str
+    text: str
+    rating: int
+    ts: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReviewEvent:
+        rating = _number(_require(data, "rating"), "rating")
+        if rating != int(rating) or not 1 <= rating <= 5:
+            raise InvalidEvent(f"field 'rating' must be a whole number from 1 to 5, got {rating:g}")
+        return cls(
+            _id(data, "event_id"),
+            _id(data, "user_id"),
+            _id(data, "item_id"),
+            _text(data, "text"),
+            int(rating),
+            _timestamp(data),
+        )
+
+
+@dataclass(frozen=True)
+class ItemEvent:
+    topic: ClassVar[str] = "items"
+    kind: ClassVar[str] = "item"
+    OPS: ClassVar[tuple[str, ...]] = ("upsert", "delete")
+    event_id: str
+    item_id: str
+    op: str
+    ts: float
+    title: str = ""
+    text: str = ""
+    category: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ItemEvent:
+        op = data.get("op", "upsert")
+        if op not in cls.OPS:
+            raise InvalidEvent(f"field 'op' must be one of {', '.join(cls.OPS)}, got {op!r}")
+        upsert = op == "upsert"
+        title = _text(data, "title", required=upsert)
+        return cls(
+            _id(data, "event_id"),
+            _id(data, "item_id"),
+            op,
+            _timestamp(data),
+            title,
+            _text(data, "text", required=False),
+            _text(data, "category", required=False),
+        )
+
+    @property
+    def document(self) -> str:
+        """The text that represents the item to the encoder."""
+        return f"{self.title}. {self.text}".strip() if self.text else self.title
+
+
+UserEvent = SearchEvent | ClickEvent | ReviewEvent
+EVENT_TYPES: dict[str, type[SearchEvent | ClickEvent | ReviewEvent | ItemEvent]] = {
+    t.kind: t for t in (SearchEvent, ClickEvent, ReviewEvent, ItemEvent)
+}
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What the ``profiles`` topic and the profile API publish for a user."""
+
+    user_id: str
+    z: dict[str, list[float]]  # facet name -> unit vector (decay-weighted average, renormalised)
+    weight: float  # decayed total event weight at updated_at: how much evidence stands behind z
+    event_counts: dict[str, int]
+    updated_at: float  # event time of the newest event applied
+    last_event_id: str
+    summary: dict[str, Any] = field(default_factory=dict)  # human-readable facet readings
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the worker refused, with the reason and the original bytes (base64)."""
+
+    reason: str
+    topic: str
+    partition: int | None
+    offset: int | None
+    raw_b64: str
+    failed_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,210 @@
+"""The Faust app: topics, tables, agents and web views, wired to the encoder and the item index.
+
+Agents stay short: decode -> micro-batch -> encode (off the event loop) -> update tables -> emit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import faust
+import faust.streams
+import numpy as np
+from faust.types import EventT
+
+from encoders import FacetEncoder, FacetVectors
+from index import ItemIndex, UnknownItem
+from schemas import ClickEvent, DeadLetter, InvalidEvent, ItemEvent, decode_event, dump_json, pack_vector, unpack_vector
+from streams.decay import InterestState
+from streams.profiles import UserEvent, apply_event, join_facets, split_facets, to_profile
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review"}
+ITEMS_TOPIC = "items"
+PROFILES_TOPIC = "profiles"
+DEAD_LETTER_TOPIC = "dead-letters"
+
+
+@contextmanager
+def event_context(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event while its table writes happen.
+
+    ``take_events`` hands us a list of events outside Faust's own per-event iteration, so a table
+    write would not know which partition's changelog it belongs to ("Cannot modify table key from
+    outside of stream iteration", faust-streaming issue #497). Faust records the current event
+    in a context variable; setting it per event is what its own iteration does, and keeps each
+    changelog record in the source event's partition, which recovery and rebalancing rely on.
+    """
+    token = faust.streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust.streams._current_event.reset(token)
+
+
+class InterestStreamApp:
+    """One worker's app. Build it with settings (and optionally a ready encoder), then run
+    ``faust.Worker(interest_app.app)``."""
+
+    def __init__(self, settings: Settings, encoder: FacetEncoder | None = None) -> None:
+        self.settings = settings
+        self.encoder = encoder or FacetEncoder(settings.encoder)
+        self.index = ItemIndex(self.encoder.layout, settings.index)
+        self.started_at = time.time()
+        self.stats = {"events_applied": 0, "items_applied": 0, "dead_lettered": 0, "batches": 0}
+        # One thread: torch already uses every core for one forward pass; the point is only to
+        # keep the event loop (consumer fetches, web requests) running while a batch encodes.
+        self._encode_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+        s = settings
+        self.app = faust.App(
+            s.app_id,
+            broker=s.broker,
+            store=s.store,
+            datadir=s.data_dir,
+            web_host=s.web_host,
+            web_port=s.web_port,
+            web_enabled=True,
+            topic_partitions=s.partitions,
+            topic_replication_factor=1,
+            autodiscover=False,
+            consumer_auto_offset_reset="earliest",
+        )
+        raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.user_topic = self.app.topic(*USER_TOPICS, **raw)
+        self.items_topic = self.app.topic(ITEMS_TOPIC, **raw)
+        self.profiles_topic = self.app.topic(PROFILES_TOPIC, **raw)
+        self.dead_letter_topic = self.app.topic(DEAD_LETTER_TOPIC, **raw)
+        state_schema = faust.Schema(key_type=str, value_type=dict, key_serializer="raw", value_serializer="json")
+        self.users = self.app.Table("users", schema=state_schema)
+        self.items = self.app.Table("items", schema=state_schema)
+        self.items.on_recover(self._rebuild_index)
+        self._register_agents()
+        from streams.web import register_views
+
+        register_views(self)
+
+    # -- agents ----------------------------------------------------------------------------------
+    def _register_agents(self) -> None:
+        wait_s = self.settings.batch_wait_ms / 1000.0
+
+        @self.app.agent(self.user_topic, name="user-events")
+        async def user_events(stream: faust.StreamT) -> None:
+            async for batch in stream.take_events(self.settings.batch_max, within=wait_s):
+                await self.handle_user_batch(batch)
+
+        @self.app.agent(self.items_topic, name="item-events")
+        async def item_events(stream: faust.StreamT) -> None:
+            async for batch in stream.take_events(self.settings.batch_max, within=wait_s):
+                await self.handle_item_batch(batch)
+
+    async def encode(self, texts: Sequence[str]) -> FacetVectors | None:
+        if not texts:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._encode_pool, self.encoder.encode, list(texts))
+
+    async def handle_user_batch(self, batch: Sequence[EventT]) -> None:
+        self.stats["batches"] += 1
+        decoded: list[tuple[EventT, UserEvent]] = []
+        for event in batch:
+            record = await self._decode_or_dead_letter(event, USER_TOPICS[event.message.topic])
+            if record is not None:
+                decoded.append((event, record))
+        texts = [r.query if r.kind == "search" else r.text for _, r in decoded if not isinstance(r, ClickEvent)]
+        vectors = await self.encode(texts)  # one forward pass for the whole micro-batch
+        text_rows = iter(range(len(texts)))
+        layout = self.encoder.layout
+        for event, record in decoded:
+            if isinstance(record, ClickEvent):
+                try:
+                    z = join_facets(self.index.vectors(record.item_id), layout)
+                except UnknownItem:
+                    await self.dead_letter(event, f"click on unknown item_id {record.item_id!r}")
+                    continue
+            else:
+                z = join_facets(vectors.row(next(text_rows)), layout)
+            with event_context(event):
+                stored = self.users.get(record.user_id)
+                state = InterestState.from_dict(stored) if stored else InterestState()
+                apply_event(state, record, z, self.settings)
+                self.users[record.user_id] = state.to_dict()
+            profile = self.profile_of(record.user_id, state)
+            await self.profiles_topic.send(key=record.user_id.encode(), value=dump_json(profile.to_dict()))
+            self.stats["events_applied"] += 1
+
+    async def handle_item_batch(self, batch: Sequence[EventT]) -> None:
+        self.stats["batches"] += 1
+        last: dict[str, tuple[EventT, ItemEvent]] = {}  # only the last op per item in a batch matters
+        for event in batch:
+            record = await self._decode_or_dead_letter(event, "item")
+            if record is not None:
+                last.pop(record.item_id, None)
+                last[record.item_id] = (event, record)
+        upserts = [(e, r) for e, r in last.values() if r.op == "upsert"]
+        deletes = [(e, r) for e, r in last.values() if r.op == "delete"]
+        vectors = await self.encode([r.document for _, r in upserts])
+        if upserts:
+            ids = [r.item_id for _, r in upserts]
+            metas = [{"title": r.title, "category": r.category} for _, r in upserts]
+            self.index.upsert(ids, vectors.facets, metas)
+        self.index.delete(r.item_id for _, r in deletes)
+        layout = self.encoder.layout
+        for i, (event, record) in enumerate(upserts):
+            with event_context(event):
+                self.items[record.item_id] = {
+                    "vector": pack_vector(join_facets(vectors.row(i), layout)),
+                    "title": record.title,
+                    "category": record.category,
+                    "ts": record.ts,
+                }
+        for event, record in deletes:
+            with event_context(event):
+                self.items.pop(record.item_id, None)
+        self.stats["items_applied"] += len(last)
+
+    async def _rebuild_index(self) -> None:
+        """After the items table is restored from its changelog, rebuild FAISS from it (no re-encoding)."""
+        ids, rows, metas = [], [], []
+        for item_id, value in self.items.items():
+            ids.append(item_id)
+            rows.append(unpack_vector(value["vector"]))
+            metas.append({"title": value.get("title", ""), "category": value.get("category", "")})
+        if ids:
+            self.index.upsert(ids, split_facets(np.stack(rows), self.encoder.layout), metas)
+        log.info("item index rebuilt from the items table: %d items", len(ids))
+
+    # -- helpers ---------------------------------------------------------------------------------
+    async def _decode_or_dead_letter(self, event: EventT, kind: str) -> Any:
+        try:
+            return decode_event(event.value, kind)
+        except InvalidEvent as exc:
+            await self.dead_letter(event, exc.reason)
+            return None
+
+    async def dead_letter(self, event: EventT, reason: str) -> None:
+        msg = event.message
+        raw = event.value if isinstance(event.value, bytes) else b""
+        letter = DeadLetter(reason, msg.topic, msg.partition, msg.offset, base64.b64encode(raw).decode(), time.time())
+        await self.dead_letter_topic.send(key=msg.key, value=dump_json(letter.to_dict()))
+        self.stats["dead_lettered"] += 1
+        log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+
+    def state_of(self, user_id: str) -> InterestState | None:
+        stored = self.users.get(user_id)
+        return InterestState.from_dict(stored) if stored else None
+
+    def profile_of(self, user_id: str, state: InterestState):
+        mean = split_facets(state.mean(), self.encoder.layout)
+        summary = self.encoder.describe(mean)
+        summary["topic"]["categories"] = dict(self.index.category_shares(mean["topic"]))
+        return to_profile(user_id, state, self.encoder.layout, summary, self.settings)
+

