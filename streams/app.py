@@ -32,6 +32,12 @@ USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review"}
 ITEMS_TOPIC = "items"
 PROFILES_TOPIC = "profiles"
 DEAD_LETTER_TOPIC = "dead-letters"
+TABLES = ("users", "items")
+
+
+def app_topics(app_id: str) -> tuple[list[str], list[str]]:
+    """(topics the app reads or writes, its tables' changelog topics)."""
+    return [*USER_TOPICS, ITEMS_TOPIC, PROFILES_TOPIC, DEAD_LETTER_TOPIC], [f"{app_id}-{t}-changelog" for t in TABLES]
 
 
 @contextmanager
@@ -60,7 +66,15 @@ class InterestStreamApp:
         self.encoder = encoder or FacetEncoder(settings.encoder)
         self.index = ItemIndex(self.encoder.layout, settings.index)
         self.started_at = time.time()
-        self.stats = {"events_applied": 0, "items_applied": 0, "dead_lettered": 0, "batches": 0}
+        self.stats = {
+            "events_applied": 0,  # user events folded into a profile
+            "user_events_dead_lettered": 0,
+            "items_applied": 0,
+            "dead_lettered": 0,  # all topics
+            "batches": 0,
+            "encode_calls": 0,  # micro-batches sent to the encoder ...
+            "texts_encoded": 0,  # ... and the texts in them
+        }
         # One thread: torch already uses every core for one forward pass; the point is only to
         # keep the event loop (consumer fetches, web requests) running while a batch encodes.
         self._encode_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
@@ -74,6 +88,9 @@ class InterestStreamApp:
             web_port=s.web_port,
             web_enabled=True,
             topic_partitions=s.partitions,
+            broker_session_timeout=s.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, s.session_timeout_s / 3),
+            producer_max_batch_size=s.producer_max_batch_bytes,
             topic_replication_factor=1,
             autodiscover=False,
             consumer_auto_offset_reset="earliest",
@@ -83,9 +100,10 @@ class InterestStreamApp:
         self.items_topic = self.app.topic(ITEMS_TOPIC, **raw)
         self.profiles_topic = self.app.topic(PROFILES_TOPIC, **raw)
         self.dead_letter_topic = self.app.topic(DEAD_LETTER_TOPIC, **raw)
-        state_schema = faust.Schema(key_type=str, value_type=dict, key_serializer="raw", value_serializer="json")
-        self.users = self.app.Table("users", schema=state_schema)
-        self.items = self.app.Table("items", schema=state_schema)
+        # Plain JSON documents (no Faust model type: recovery decodes them without one).
+        state_schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
+        self.users = self.app.Table(TABLES[0], schema=state_schema)
+        self.items = self.app.Table(TABLES[1], schema=state_schema)
         self.items.on_recover(self._rebuild_index)
         self._register_agents()
         from streams.web import register_views
@@ -109,6 +127,8 @@ class InterestStreamApp:
     async def encode(self, texts: Sequence[str]) -> FacetVectors | None:
         if not texts:
             return None
+        self.stats["encode_calls"] += 1
+        self.stats["texts_encoded"] += len(texts)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._encode_pool, self.encoder.encode, list(texts))
 
@@ -196,6 +216,8 @@ class InterestStreamApp:
         letter = DeadLetter(reason, msg.topic, msg.partition, msg.offset, base64.b64encode(raw).decode(), time.time())
         await self.dead_letter_topic.send(key=msg.key, value=dump_json(letter.to_dict()))
         self.stats["dead_lettered"] += 1
+        if msg.topic in USER_TOPICS:
+            self.stats["user_events_dead_lettered"] += 1
         log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
 
     def state_of(self, user_id: str) -> InterestState | None:

@@ -50,9 +50,18 @@ def worker(broker, app_id, web_host, web_port, data_dir, model, device, log_leve
 def run_worker(settings: Settings) -> None:
     import faust
 
-    from streams.app import InterestStreamApp
+    from streams.app import InterestStreamApp, app_topics
+    from streams.replay import bootstrap_of
+    from streams.topics import TopicLayoutError, ensure_topics
 
-    interest_app = InterestStreamApp(settings)
+    topics, changelogs = app_topics(settings.app_id)
+    try:
+        partitions = asyncio.run(ensure_topics(bootstrap_of(settings.broker), topics, settings.partitions, check=changelogs))
+    except TopicLayoutError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - broker unreachable after retries: say so and stop
+        raise click.ClickException(f"cannot reach the broker at {settings.broker}: {exc}") from exc
+    interest_app = InterestStreamApp(settings.with_overrides(partitions=partitions))
     worker = faust.Worker(interest_app.app, loglevel=settings.log_level, redirect_stdouts=False)
     worker.execute_from_commandline()
 
@@ -69,7 +78,7 @@ def replay(file: Path, broker: str | None) -> None:
     settings = _settings(broker=broker)
     events = list(read_jsonl(file))
     with tqdm(total=len(events), unit="ev", desc="replay", file=sys.stderr) as bar:
-        sent = asyncio.run(do_replay(events, settings.broker, bar.update))
+        sent = asyncio.run(do_replay(events, settings.broker, bar.update, settings.partitions))
     click.echo(f"sent {sent} events from {file} to {settings.broker}")
 
 

@@ -9,6 +9,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas import EVENT_TYPES, dump_json
+from streams.topics import ensure_topics
 
 KEY_FIELD = {"search": "user_id", "click": "user_id", "review": "user_id", "item": "item_id"}
 
@@ -46,15 +47,22 @@ async def replay(
     events: Iterable[dict[str, Any]],
     broker_url: str,
     on_sent: Callable[[int], None] | None = None,
+    partitions: int = 4,
 ) -> int:
-    """Produce every event in order; returns how many were acknowledged by the broker."""
+    """Produce every event in order; returns how many were acknowledged by the broker.
+
+    Missing topics are created first with ``partitions`` partitions, so that a broker's
+    auto-creation default never decides the layout the workers must then live with.
+    """
+    events = list(events)
+    routed = [route(e) for e in events]  # refuse an unroutable file before sending anything
+    await ensure_topics(bootstrap_of(broker_url), sorted({t for t, _ in routed}), partitions)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_of(broker_url), linger_ms=5, acks="all")
     await producer.start()
     sent = 0
     try:
         futures = []
-        for event in events:
-            topic, key = route(event)
+        for event, (topic, key) in zip(events, routed):
             futures.append(await producer.send(topic, dump_json(event), key=key))
             if len(futures) >= 500:
                 for f in futures:

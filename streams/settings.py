@@ -34,7 +34,14 @@ class Settings:
     web_port: int = 6066
     data_dir: str = "./.interest-stream"  # Faust's local state folder
     store: str = "memory://"  # Faust table store
-    partitions: int = 4  # partitions for the topics this app creates
+    partitions: int = 4  # partitions for the topics this app creates (existing topics keep theirs)
+    # Consumer-group session timeout. Lower means faster failover; some brokers (the bundled Tansu)
+    # also hold a fresh group's first join for about half of it.
+    session_timeout_s: float = 10.0
+    # Largest record batch the worker's producer builds (aiokafka's default). The bundled Tansu
+    # broker reports a wrong end offset for multi-record batches, which would make table recovery
+    # stop short; the demo and tests therefore run with 1 (one record per batch) against it.
+    producer_max_batch_bytes: int = 16384
     batch_max: int = 64  # micro-batch: at most this many events ...
     batch_wait_ms: int = 50  # ... or whatever arrived within this many milliseconds
     max_k: int = 100  # largest k the recommendations API accepts
@@ -47,7 +54,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
-        for name, (path, parse) in _ENV_FIELDS.items():
+        for name, (path, parse) in ENV_FIELDS.items():
             raw = environ.get(ENV_PREFIX + name)
             if raw is None or raw == "":
                 continue
@@ -105,7 +112,7 @@ def parse_weights(raw: str) -> dict[str, float]:
     return out
 
 
-_ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BROKER": ("broker", str),
     "APP_ID": ("app_id", str),
     "WEB_HOST": ("web_host", str),
@@ -113,6 +120,8 @@ _ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DATA_DIR": ("data_dir", str),
     "STORE": ("store", str),
     "PARTITIONS": ("partitions", int),
+    "SESSION_TIMEOUT_S": ("session_timeout_s", float),
+    "PRODUCER_MAX_BATCH_BYTES": ("producer_max_batch_bytes", int),
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "MAX_K": ("max_k", int),

@@ -1,0 +1,78 @@
+"""Running a worker as a subprocess and talking to its API: used by the demo, tests and bench."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+
+from streams.broker import free_port
+
+
+class WorkerFailed(RuntimeError):
+    """The worker subprocess died or did not get where it was expected to; see its log."""
+
+
+def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, orjson.loads(err.read() or b"null")
+
+
+class WorkerProcess:
+    """A `interest-stream worker` subprocess with its API on a free loopback port."""
+
+    def __init__(self, broker_url: str, workdir: Path, app_id: str, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"{app_id}.log"
+        env = {**os.environ, **(extra_env or {})}
+        cmd = [sys.executable, "-m", "streams", "worker", "--broker", broker_url, "--app-id", app_id,
+               "--web-port", str(self.port), "--data-dir", str(workdir / app_id)]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            status, body = get_json(f"{self.base}/healthz", timeout=2)
+        except (OSError, ValueError):
+            return None
+        return body if status == 200 else None
+
+    def wait_until(self, ready: Callable[[dict[str, Any]], bool], timeout_s: float, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise WorkerFailed(f"worker exited with code {self.proc.returncode} while waiting for {what}; see {self.log_path}")
+            health = self.health()
+            if health is not None and ready(health):
+                return health
+            time.sleep(0.2)
+        raise WorkerFailed(f"timed out after {timeout_s:.0f}s waiting for {what}; see {self.log_path}")
+
+    def wait_processed(self, total: int, timeout_s: float = 300.0) -> dict[str, Any]:
+        """Every user event ends as exactly one of: applied, dead-lettered."""
+        return self.wait_until(
+            lambda h: h["events_applied"] + h["user_events_dead_lettered"] >= total, timeout_s, f"{total} events processed"
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode

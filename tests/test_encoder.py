@@ -1,0 +1,93 @@
+"""The real transformer and the facet heads: each facet's definition holds on hand-written cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from encoders import EncoderConfig, FacetEncoder, ModelLoadError, StyleHead
+
+
+def test_every_facet_is_a_unit_vector_of_its_declared_size(encoder):
+    out = encoder.encode(["A quiet walk in the park.", "LOVE IT!!!", "x"])
+    assert encoder.layout == {"sentiment": 3, "topic": 384, "style": 4}
+    for name, dim in encoder.layout.items():
+        rows = out.facets[name]
+        assert rows.shape == (3, dim)
+        np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "text, sign",
+    [
+        ("Terrible headphones, they broke in a week. A waste of money.", -1),
+        ("Not good at all, I regret buying this.", -1),
+        ("Absolutely love these running shoes, super comfortable!", +1),
+        ("Great value, would buy again.", +1),
+    ],
+)
+def test_sentiment_score_has_the_sign_of_the_text(encoder, text, sign):
+    reading = encoder.describe(encoder.encode([text]).row(0))["sentiment"]
+    assert reading["score"] * sign > 0.3
+    assert sum(reading[k] for k in ("negative", "neutral", "positive")) == pytest.approx(1.0)
+
+
+def test_factual_text_reads_neutral(encoder):
+    reading = encoder.describe(encoder.encode(["The kettle holds 1.7 litres."]).row(0))["sentiment"]
+    assert reading["neutral"] > max(reading["positive"], reading["negative"])
+
+
+def test_topic_puts_related_texts_closer(encoder):
+    topic = encoder.encode(
+        ["trail running shoes for muddy races", "lightweight shoes for a marathon", "a cast iron skillet for steak"]
+    ).facets["topic"]
+    assert topic[0] @ topic[1] > topic[0] @ topic[2] + 0.1
+
+
+def test_style_readings_follow_their_definitions(encoder):
+    formal, casual = "We would kindly request confirmation of the delivery date.", "lol yeah gonna grab one haha"
+    readings = [encoder.describe(encoder.encode([t]).row(0))["style"] for t in (formal, casual)]
+    assert readings[0]["formality"] > 0 > readings[1]["formality"]
+    assert StyleHead.detail("one two three four five six seven eight") == pytest.approx(0.0)
+    assert StyleHead.detail(" ".join(["word"] * 64)) == pytest.approx(1.0)
+    assert StyleHead.intensity("calm words here") == pytest.approx(-1.0)
+    assert StyleHead.intensity("WOW THIS IS AMAZING!!! sooo good") > 0.8
+
+
+def test_averaged_style_vector_reads_back_the_average_readings(encoder):
+    out = encoder.encode(["Short.", "A considerably longer sentence that has quite a few more words in it, really."])
+    rows = out.facets["style"]
+    singles = [encoder.heads["style"].describe(r) for r in rows]
+    # Average of unit vectors, weighted so the constant components match: readings average exactly.
+    w = 1.0 / rows[:, -1]
+    avg = (rows * w[:, None]).mean(axis=0)
+    got = encoder.heads["style"].describe(avg)
+    for name in ("formality", "detail", "intensity"):
+        assert got[name] == pytest.approx((singles[0][name] + singles[1][name]) / 2, abs=1e-5)
+
+
+def test_one_forward_pass_per_micro_batch_and_duplicates_encoded_once(encoder):
+    texts = [f"query number {i}" for i in range(10)] * 3  # 30 texts, 10 distinct
+    before = encoder.forward_passes
+    out = encoder.encode(texts)
+    assert encoder.forward_passes - before == math.ceil(10 / encoder.config.batch_size)
+    np.testing.assert_array_equal(out.facets["topic"][0], out.facets["topic"][10])
+    # Batching (with length sorting) gives the same vectors as encoding one text at a time.
+    single = encoder.encode([texts[3]]).facets["topic"][0]
+    np.testing.assert_allclose(out.facets["topic"][3], single, atol=1e-5)
+
+
+def test_missing_model_gives_an_actionable_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="no hub access at run time"):
+        FacetEncoder(EncoderConfig(model=str(tmp_path / "no-such-model")))
+
+
+def test_cuda_requested_without_a_gpu_is_refused():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has a GPU")
+    with pytest.raises(ModelLoadError, match="no CUDA device"):
+        FacetEncoder(EncoderConfig(device="cuda"))

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from streams.settings import Settings, SettingsError
+
+
+def test_defaults_are_valid_and_point_at_the_bundled_model():
+    s = Settings()
+    s.validate()
+    assert s.encoder.model == "" and s.broker.startswith("kafka://")
+
+
+def test_environment_then_overrides():
+    env = {
+        "INTEREST_STREAM_BROKER": "kafka://kafka:9092",
+        "INTEREST_STREAM_WEB_PORT": "7000",
+        "INTEREST_STREAM_HALF_LIFE_S": "60",
+        "INTEREST_STREAM_EVENT_WEIGHTS": "search=1,click=0.5,review=4",
+        "INTEREST_STREAM_MODEL": "/models/minilm",
+        "UNRELATED": "x",
+    }
+    s = Settings.from_env(env)
+    assert (s.broker, s.web_port, s.decay.half_life_s) == ("kafka://kafka:9092", 7000, 60.0)
+    assert s.decay.event_weights == {"search": 1.0, "click": 0.5, "review": 4.0}
+    assert s.encoder.model == "/models/minilm"
+    t = s.with_overrides(web_port=7001, broker=None, **{"encoder.device": "cpu"})
+    assert (t.web_port, t.broker, t.encoder.device) == (7001, "kafka://kafka:9092", "cpu")
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"INTEREST_STREAM_WEB_PORT": "eighty"}, "INTEREST_STREAM_WEB_PORT"),
+        ({"INTEREST_STREAM_BROKER": "localhost:9092"}, "kafka://HOST:PORT"),
+        ({"INTEREST_STREAM_EVENT_WEIGHTS": "search"}, "name=number"),
+        ({"INTEREST_STREAM_EVENT_WEIGHTS": "search=1,click=-1,review=1"}, "must be > 0"),
+        ({"INTEREST_STREAM_EVENT_WEIGHTS": "search=1"}, "lacks"),
+        ({"INTEREST_STREAM_HALF_LIFE_S": "0"}, "half_life_s"),
+    ],
+)
+def test_bad_settings_name_the_problem(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings().with_overrides(brokr="kafka://x:1")
