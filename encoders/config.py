@@ -11,3 +11,4 @@ class EncoderConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     max_length: int = 128  # tokens per text; longer texts are truncated
     batch_size: int = 64  # texts per forward pass
+    cache_size: int = 10_000  # recent texts whose facet vectors are kept (repeated searches); 0 = off

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -74,6 +75,8 @@ class FacetEncoder:
         self.model_name = source
         self.embedding_dim = int(self.model.config.hidden_size)
         self.forward_passes = 0  # counted so tests and benchmarks can see batching happen
+        self.cache_hits = 0
+        self._cache: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()  # text -> facet rows, LRU
         self.heads: dict[str, FacetHead] = {
             "sentiment": SentimentHead(self.embed),
             "topic": TopicHead(self.embedding_dim),
@@ -111,14 +114,24 @@ class FacetEncoder:
         return l2_normalise(out)
 
     def encode(self, texts: Sequence[str]) -> FacetVectors:
-        """Texts -> facet vectors. Identical texts in a batch are encoded once."""
+        """Texts -> facet vectors. Identical texts in a batch, and texts still in the LRU cache of
+        recent ones, cost no forward pass."""
         unique = list(dict.fromkeys(texts))
-        embeddings = self.embed(unique)
-        facets = {name: head(embeddings, unique) for name, head in self.heads.items()}
-        if len(unique) != len(texts):
-            pos = {text: i for i, text in enumerate(unique)}
-            take = np.fromiter((pos[t] for t in texts), dtype=np.int64, count=len(texts))
-            facets = {name: rows[take] for name, rows in facets.items()}
+        cached = {t: self._cache[t] for t in unique if t in self._cache}
+        for t in cached:
+            self._cache.move_to_end(t)
+        self.cache_hits += sum(1 for t in texts if t in cached)
+        fresh = [t for t in unique if t not in cached]
+        embeddings = self.embed(fresh)
+        fresh_rows = {name: head(embeddings, fresh) for name, head in self.heads.items()}
+        rows_of: dict[str, dict[str, np.ndarray]] = dict(cached)
+        for i, t in enumerate(fresh):
+            rows_of[t] = {name: rows[i] for name, rows in fresh_rows.items()}
+            if self.config.cache_size > 0:
+                self._cache[t] = rows_of[t]
+        while len(self._cache) > self.config.cache_size:
+            self._cache.popitem(last=False)
+        facets = {name: np.stack([rows_of[t][name] for t in texts]) for name in self.heads}
         return FacetVectors(facets)
 
     def describe(self, z: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:

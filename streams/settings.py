@@ -133,6 +133,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DEVICE": ("encoder.device", str),
     "MAX_LENGTH": ("encoder.max_length", int),
     "ENCODER_BATCH_SIZE": ("encoder.batch_size", int),
+    "ENCODER_CACHE_SIZE": ("encoder.cache_size", int),
     "INDEX_FACTORY": ("index.factory", str),
     "INDEX_DEVICE": ("index.device", str),
     "FACET_WEIGHTS": ("index.facet_weights", parse_weights),

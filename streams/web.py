@@ -32,6 +32,8 @@ def register_views(isa: InterestStreamApp) -> None:
                 "model": isa.encoder.model_name,
                 "device": str(isa.encoder.device),
                 "index_on_gpu": isa.index.use_gpu,
+                "encoder_forward_passes": isa.encoder.forward_passes,
+                "encoder_cache_hits": isa.encoder.cache_hits,
                 **isa.stats,
             }
         )

@@ -69,7 +69,7 @@ def test_averaged_style_vector_reads_back_the_average_readings(encoder):
 
 
 def test_one_forward_pass_per_micro_batch_and_duplicates_encoded_once(encoder):
-    texts = [f"query number {i}" for i in range(10)] * 3  # 30 texts, 10 distinct
+    texts = [f"query number {i} {id(encoder)}" for i in range(10)] * 3  # 30 texts, 10 distinct, new
     before = encoder.forward_passes
     out = encoder.encode(texts)
     assert encoder.forward_passes - before == math.ceil(10 / encoder.config.batch_size)
@@ -77,6 +77,18 @@ def test_one_forward_pass_per_micro_batch_and_duplicates_encoded_once(encoder):
     # Batching (with length sorting) gives the same vectors as encoding one text at a time.
     single = encoder.encode([texts[3]]).facets["topic"][0]
     np.testing.assert_allclose(out.facets["topic"][3], single, atol=1e-5)
+
+
+def test_recent_texts_are_served_from_the_lru_cache():
+    enc = FacetEncoder(EncoderConfig(cache_size=2))
+    first = enc.encode(["alpha shoes", "beta phones"])
+    passes = enc.forward_passes
+    again = enc.encode(["beta phones", "alpha shoes"])
+    assert enc.forward_passes == passes and enc.cache_hits == 2
+    np.testing.assert_array_equal(again.facets["topic"][0], first.facets["topic"][1])
+    enc.encode(["gamma pans"])  # evicts the least recently used ("beta phones")
+    enc.encode(["beta phones"])
+    assert enc.forward_passes == passes + 2
 
 
 def test_missing_model_gives_an_actionable_error(tmp_path):
