@@ -92,5 +92,23 @@ def demo(data_dir: Path | None, show_users: int) -> None:
     sys.exit(run_demo(_settings(), data_dir=data_dir, show_users=show_users))
 
 
+@main.command()
+@click.option("--items", type=int, default=2000, show_default=True)
+@click.option("--users", type=int, default=200, show_default=True)
+@click.option("--text-events", type=int, default=1500, show_default=True, help="searches + reviews")
+@click.option("--clicks", type=int, default=5000, show_default=True)
+@click.option("--search-repeat", type=float, default=0.3, show_default=True, help="share of repeated queries")
+@click.option("--naive-events", type=int, default=300, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
+def bench(items, users, text_events, clicks, search_repeat, naive_events, json_out) -> None:
+    """Measure the pipeline against ceilings taken in the same run (bundled broker)."""
+    from streams.bench import BenchConfig, format_report, run_bench
+
+    cfg = BenchConfig(users=users, items=items, text_events=text_events, click_events=clicks,
+                      search_repeat=search_repeat, naive_events=naive_events)
+    report = run_bench(_settings(), cfg, json_out)
+    click.echo(format_report(report))
+
+
 if __name__ == "__main__":
     main()

@@ -30,6 +30,9 @@ class InterestState:
     seen_items: list[str] = field(default_factory=list)  # most recent last
     updated_at: float = 0.0
     last_event_id: str = ""
+    # Highest offset applied per source "topic:partition": a redelivered event (after a crash
+    # between the table write and the offset commit) is recognised and not applied twice.
+    offsets: dict[str, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -81,6 +84,7 @@ class InterestState:
             "seen_items": self.seen_items,
             "updated_at": self.updated_at,
             "last_event_id": self.last_event_id,
+            "offsets": self.offsets,
         }
 
     @classmethod
@@ -93,4 +97,5 @@ class InterestState:
             seen_items=list(data.get("seen_items", [])),
             updated_at=float(data.get("updated_at", 0.0)),
             last_event_id=str(data.get("last_event_id", "")),
+            offsets={k: int(v) for k, v in data.get("offsets", {}).items()},
         )

@@ -61,10 +61,17 @@ class WorkerProcess:
         raise WorkerFailed(f"timed out after {timeout_s:.0f}s waiting for {what}; see {self.log_path}")
 
     def wait_processed(self, total: int, timeout_s: float = 300.0) -> dict[str, Any]:
-        """Every user event ends as exactly one of: applied, dead-lettered."""
+        """Every user event ends as exactly one of: applied, dead-lettered, skipped as redelivered."""
         return self.wait_until(
-            lambda h: h["events_applied"] + h["user_events_dead_lettered"] >= total, timeout_s, f"{total} events processed"
+            lambda h: h["events_applied"] + h["user_events_dead_lettered"] + h["redeliveries_skipped"] >= total, timeout_s, f"{total} events processed"
         )
+
+    def kill(self) -> int:
+        """SIGKILL: no shutdown, no final offset commit, no leaving the consumer group."""
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
 
     def stop(self, timeout_s: float = 30.0) -> int:
         if self.proc.poll() is None:

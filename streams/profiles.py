@@ -26,14 +26,31 @@ def join_facets(facets: Mapping[str, np.ndarray], layout: Mapping[str, int]) -> 
     return np.concatenate([np.asarray(facets[name], dtype=np.float64) for name in layout])
 
 
-def apply_event(state: InterestState, event: UserEvent, z: np.ndarray, settings: Settings) -> None:
-    """Fold one valid user event with its facet vector (concatenated) into the user's state."""
+def apply_event(
+    state: InterestState,
+    event: UserEvent,
+    z: np.ndarray,
+    settings: Settings,
+    source: tuple[str, int, int] | None = None,
+) -> bool:
+    """Fold one valid user event with its facet vector (concatenated) into the user's state.
+
+    ``source`` is the event's (topic, partition, offset). Offsets only grow within a partition,
+    so an event at or below the highest offset already folded in from that partition is a
+    redelivery: it is skipped and False is returned.
+    """
+    if source is not None:
+        key = f"{source[0]}:{source[1]}"
+        if state.offsets.get(key, -1) >= source[2]:
+            return False
+        state.offsets[key] = source[2]
     state.add(z, settings.decay.event_weights[event.kind], event.ts, settings.decay.half_life_s)
     state.counts[event.kind] = state.counts.get(event.kind, 0) + 1
     if isinstance(event, (ClickEvent, ReviewEvent)):
         state.remember_item(event.item_id, settings.seen_items_max)
     state.updated_at = max(state.updated_at, event.ts)
     state.last_event_id = event.event_id
+    return True
 
 
 def unit_facets(state: InterestState, layout: Mapping[str, int]) -> dict[str, np.ndarray]:
@@ -55,7 +72,7 @@ def to_profile(
     z = unit_facets(state, layout)
     return UserProfile(
         user_id=user_id,
-        z={name: [round(float(x), 6) for x in vec] for name, vec in z.items()},
+        z={name: np.round(vec, 6).tolist() for name, vec in z.items()},
         weight=state.mass(state.updated_at, settings.decay.half_life_s),
         event_counts=dict(state.counts),
         updated_at=state.updated_at,
