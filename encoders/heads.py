@@ -155,4 +155,4 @@ class StyleHead:
         const = float(vector[-1])
         if const <= 1e-12:
             return {name: 0.0 for name in self.readings}
-        return {name: float(np.clip(vector[i] / const, -1, 1)) for i, name in enumerate(self.readings)}
+        return {name: min(1.0, max(-1.0, float(vector[i]) / const)) for i, name in enumerate(self.readings)}

@@ -52,6 +52,11 @@ class ItemIndex:
             [np.full(d, np.sqrt(self.config.facet_weights[name]), dtype=np.float32) for name, d in self.layout.items()]
         )
         self._cpu = faiss.index_factory(self.dim, self.config.factory, faiss.METRIC_INNER_PRODUCT)
+        if not self._cpu.is_trained:
+            raise ValueError(
+                f"index factory {self.config.factory!r} needs training (IVF, PQ), which the live index "
+                "does not do yet; use 'IDMap2,Flat' (see benchmarks/RESULTS.md for sizes)"
+            )
         self._ids: dict[str, int] = {}  # item id -> faiss id
         self._names: dict[int, str] = {}  # faiss id -> item id
         self._meta: dict[str, dict[str, str]] = {}
@@ -59,6 +64,7 @@ class ItemIndex:
         # user's topic facet can be read as shares of named categories.
         self._cat_sum: dict[str, np.ndarray] = {}
         self._cat_n: dict[str, int] = {}
+        self._cat_matrix: tuple[list[str], np.ndarray] | None = None  # unit centroids, rebuilt on change
         self._next_id = 0
         self._lock = threading.RLock()  # mutations and searches may come from executor threads
         self._gpu = None
@@ -143,6 +149,7 @@ class ItemIndex:
         topic = self.unpack(packed)["topic"][0].astype(np.float64)
         self._cat_sum[category] = self._cat_sum.get(category, 0.0) + sign * topic
         self._cat_n[category] = self._cat_n.get(category, 0) + sign
+        self._cat_matrix = None
         if self._cat_n[category] <= 0:
             del self._cat_sum[category], self._cat_n[category]
 
@@ -150,11 +157,14 @@ class ItemIndex:
         """A topic vector as shares of catalogue categories: softmax over its cosine to each
         category's centroid. Empty when no indexed item has a category."""
         with self._lock:
-            names = list(self._cat_sum)
-            if not names:
-                return []
-            centroids = np.stack([self._cat_sum[n] / self._cat_n[n] for n in names])
-        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+            if self._cat_matrix is None:
+                names = list(self._cat_sum)
+                if not names:
+                    return []
+                centroids = np.stack([self._cat_sum[n] / self._cat_n[n] for n in names])
+                centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+                self._cat_matrix = (names, centroids)
+            names, centroids = self._cat_matrix
         cos = centroids @ _unit(np.asarray(topic, dtype=np.float64))
         weights = np.exp(temperature * (cos - cos.max()))
         shares = weights / weights.sum()

@@ -8,7 +8,7 @@ can add fields without breaking older workers.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Mapping
 
@@ -189,7 +189,8 @@ class UserProfile:
     summary: dict[str, Any] = field(default_factory=dict)  # human-readable facet readings
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies every vector, a hot-path cost.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -204,4 +205,5 @@ class DeadLetter:
     failed_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow on purpose: dataclasses.asdict deep-copies every vector, a hot-path cost.
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -114,16 +114,17 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 # -- ceilings -----------------------------------------------------------------------------------
 def encoder_ceiling(settings: Settings, texts: list[str]) -> tuple[float, float]:
-    """(texts/s batched at batch_max, texts/s one at a time): forward passes only."""
+    """(texts/s in forward passes of the worker's size, texts/s one at a time): no heads, no I/O."""
     from dataclasses import replace
 
     from encoders import FacetEncoder
 
-    enc = FacetEncoder(replace(settings.encoder, batch_size=settings.batch_max, cache_size=0))
+    size = settings.encoder.batch_size  # the worker's forward-pass size
+    enc = FacetEncoder(replace(settings.encoder, cache_size=0))
     enc.embed(texts[:32])  # warm-up
     t = time.perf_counter()
-    for i in range(0, len(texts), settings.batch_max):
-        enc.embed(texts[i : i + settings.batch_max])
+    for i in range(0, len(texts), size):
+        enc.embed(texts[i : i + size])
     batched = len(texts) / (time.perf_counter() - t)
     few = texts[: max(50, len(texts) // 5)]
     t = time.perf_counter()
@@ -159,6 +160,44 @@ async def broker_ceiling(bootstrap: str, n: int, size: int = 200) -> tuple[float
     finally:
         await consumer.stop()
     return produce, consume
+
+
+async def broker_delivery_latency(bootstrap: str, partitions: int, rate: float, n: int = 45) -> list[float]:
+    """ms from send to a plain aiokafka consumer receiving it, over as many partitions as a
+    worker reads and with Faust's fetch wait (1.5 s): the floor under the pipeline's
+    event -> profile latency on this broker. Some brokers (the bundled Tansu) answer a fetch
+    that found no data only after a fixed wait, so this depends on the send rate."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"bench-lat-{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=1500)
+    await producer.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)  # resolve the end offsets before the first send
+        out = []
+        for i in range(n):
+            await asyncio.sleep(1.0 / rate)
+            t = time.perf_counter()
+            await producer.send_and_wait(topic, b"x", partition=i % partitions)
+            try:
+                await asyncio.wait_for(consumer.getone(), timeout=10)
+            except asyncio.TimeoutError:
+                continue  # not counted; a lost probe must not hang the bench
+            out.append((time.perf_counter() - t) * 1000)
+        return out[5:]  # the first fetches include start-up
+    finally:
+        await producer.stop()
+        await consumer.stop()
 
 
 def faiss_ceiling(dim: int, n: int, queries: int) -> dict[str, float]:
@@ -261,7 +300,8 @@ def recommendation_latency(worker: WorkerProcess, users: int, n: int) -> list[fl
 
 
 def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None) -> Report:
-    report = Report(config={**asdict(cfg), "batch_max": settings.batch_max, "batch_wait_ms": settings.batch_wait_ms})
+    report = Report(config={**asdict(cfg), "batch_max": settings.batch_max, "batch_wait_ms": settings.batch_wait_ms,
+                            "partitions": settings.partitions, "encoder_batch_size": settings.encoder.batch_size})
     maker = StreamMaker(cfg)
     workdir = Path(tempfile.mkdtemp(prefix="interest-stream-bench-"))
     parts = settings.partitions
@@ -296,6 +336,9 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
             report.pipeline["click_events_per_s"] = throughput(worker, maker.clicks(cfg.click_events), broker.url, "clicks", parts)
             steps.update()
             rate = 0.5 * report.pipeline["text_events_per_s"]
+            for label, r in (("", rate), ("_slow", 7.0)):
+                delivery = asyncio.run(broker_delivery_latency(broker.bootstrap, 4 * parts, r))
+                report.ceilings.update({f"broker_delivery{label}_{k}_ms": v for k, v in percentiles(delivery).items()})
             lat = asyncio.run(paced_latency(broker, maker.text_events, rate, cfg.latency_seconds))
             report.pipeline.update({f"latency_{k}_ms_at_half_rate": v for k, v in percentiles(lat).items()})
             report.pipeline["latency_samples"] = len(lat)
@@ -321,6 +364,7 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
         "text_events_vs_encoder_ceiling": p["text_events_per_s"] / c["encoder_texts_per_s"],
         "text_events_vs_naive_baseline": p["text_events_per_s"] / p["naive_text_events_per_s"],
         "clicks_vs_broker_consume": p["click_events_per_s"] / c["broker_consume_per_s"],
+        "latency_p50_vs_broker_delivery_p50": p["latency_p50_ms_at_half_rate"] / c["broker_delivery_p50_ms"],
         "naive_vs_encoder_single": p["naive_text_events_per_s"] / c["encoder_single_texts_per_s"],
     }
     if json_out:
@@ -332,9 +376,12 @@ def format_report(r: Report) -> str:
     c, p, q = r.ceilings, r.pipeline, r.ratios
     lines = [
         "ceilings (same run)",
-        f"  encoder, batches of {r.config['batch_max']:<4}      {c['encoder_texts_per_s']:10.0f} texts/s",
+        f"  encoder, batches of {r.config['encoder_batch_size']:<4}      {c['encoder_texts_per_s']:10.0f} texts/s",
         f"  encoder, one text at a time     {c['encoder_single_texts_per_s']:10.0f} texts/s",
         f"  broker produce / consume        {c['broker_produce_per_s']:10.0f} / {c['broker_consume_per_s']:.0f} records/s",
+        f"  broker delivery, {4 * r.config['partitions']} partitions   p50 {c['broker_delivery_p50_ms']:.0f} ms, "
+        f"p99 {c['broker_delivery_p99_ms']:.0f} ms at the latency test's rate; "
+        f"p50 {c['broker_delivery_slow_p50_ms']:.0f} ms at 7 records/s (send -> plain consumer)",
         f"  faiss add / batched search      {c['faiss_add_per_s']:10.0f} / {c['faiss_batched_search_per_s']:.0f} per s "
         f"(single search p99 {c['faiss_search_p99_ms']:.2f} ms, {r.config['items']} items)",
         "pipeline (worker process, real broker)",
@@ -351,6 +398,7 @@ def format_report(r: Report) -> str:
         "ratios",
         f"  text events / encoder ceiling   {q['text_events_vs_encoder_ceiling']:.2f}   (target >= 0.8)",
         f"  text events / naive baseline    {q['text_events_vs_naive_baseline']:.2f}   (target >= 2.5)",
-        f"  clicks / broker consume rate    {q['clicks_vs_broker_consume']:.2f}   (target >= 0.5)",
+        f"  clicks / broker consume rate    {q['clicks_vs_broker_consume']:.3f}  (target >= 0.5)",
+        f"  latency p50 / broker delivery   {q['latency_p50_vs_broker_delivery_p50']:.2f}",
     ]
     return "\n".join(lines)

@@ -42,8 +42,11 @@ class Settings:
     # broker reports a wrong end offset for multi-record batches, which would make table recovery
     # stop short; the demo and tests therefore run with 1 (one record per batch) against it.
     producer_max_batch_bytes: int = 16384
-    batch_max: int = 64  # micro-batch: at most this many events ...
-    batch_wait_ms: int = 50  # ... or whatever arrived within this many milliseconds
+    # Micro-batch: at most batch_max events, or whatever arrived within batch_wait_ms. Under load
+    # batches fill up (fewer, larger table writes; texts go to the encoder in forward passes of
+    # encoder.batch_size); when idle a batch holds the few events of the last batch_wait_ms.
+    batch_max: int = 256
+    batch_wait_ms: int = 50
     max_k: int = 100  # largest k the recommendations API accepts
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     log_level: str = "info"

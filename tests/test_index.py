@@ -106,5 +106,7 @@ def test_category_shares_follow_the_topic_and_forget_deleted_items():
 def test_bad_configuration_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="must start with 'IDMap2'"):
         ItemIndex(LAYOUT, IndexConfig(factory="Flat", facet_weights=WEIGHTS))
+    with pytest.raises(ValueError, match="needs training"):
+        ItemIndex(LAYOUT, IndexConfig(factory="IDMap2,IVF16,Flat", facet_weights=WEIGHTS))
     with pytest.raises(ValueError, match="no retrieval weight"):
         ItemIndex(LAYOUT, IndexConfig(facet_weights={"topic": 1.0}))
