@@ -23,7 +23,7 @@ from encoders import FacetEncoder, FacetVectors
 from index import ItemIndex, UnknownItem
 from schemas import ClickEvent, DeadLetter, InvalidEvent, ItemEvent, decode_event, dump_json, pack_vector, unpack_vector
 from streams.decay import InterestState
-from streams.profiles import UserEvent, apply_event, join_facets, split_facets, to_profile
+from streams.profiles import Outcome, UserEvent, apply_event, check_event_time, join_facets, split_facets, to_profile
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class InterestStreamApp:
         self.stats = {
             "events_applied": 0,  # user events folded into a profile
             "user_events_dead_lettered": 0,
-            "redeliveries_skipped": 0,  # events already in a user's state (at-least-once delivery)
+            "redelivered_skipped": 0,  # messages already in a user's state (at-least-once delivery)
+            "duplicate_skipped": 0,  # event ids already in a user's state (re-sent by a producer)
             "items_applied": 0,
             "dead_lettered": 0,  # all topics
             "batches": 0,
@@ -136,10 +137,17 @@ class InterestStreamApp:
     async def handle_user_batch(self, batch: Sequence[EventT]) -> None:
         self.stats["batches"] += 1
         decoded: list[tuple[EventT, UserEvent]] = []
+        now = time.time()
         for event in batch:
             record = await self._decode_or_dead_letter(event, USER_TOPICS[event.message.topic])
-            if record is not None:
-                decoded.append((event, record))
+            if record is None:
+                continue
+            try:
+                check_event_time(record, self.settings, now)
+            except InvalidEvent as exc:
+                await self.dead_letter(event, exc.reason)
+                continue
+            decoded.append((event, record))
         texts = [r.query if r.kind == "search" else r.text for _, r in decoded if not isinstance(r, ClickEvent)]
         vectors = await self.encode(texts)  # one forward pass for the whole micro-batch
         text_rows = iter(range(len(texts)))
@@ -157,8 +165,9 @@ class InterestStreamApp:
                 z = join_facets(vectors.row(next(text_rows)), layout)
             state = states.get(record.user_id) or self.state_of(record.user_id) or InterestState()
             msg = event.message
-            if not apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset)):
-                self.stats["redeliveries_skipped"] += 1
+            outcome = apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset))
+            if outcome is not Outcome.APPLIED:
+                self.stats[f"{outcome.value}_skipped"] += 1
                 continue
             states[record.user_id], last_event[record.user_id] = state, event
             self.stats["events_applied"] += 1

@@ -33,6 +33,7 @@ class InterestState:
     # Highest offset applied per source "topic:partition": a redelivered event (after a crash
     # between the table write and the offset commit) is recognised and not applied twice.
     offsets: dict[str, int] = field(default_factory=dict)
+    recent_event_ids: list[str] = field(default_factory=list)  # to drop a re-sent event (new offset)
 
     @property
     def empty(self) -> bool:
@@ -85,6 +86,7 @@ class InterestState:
             "updated_at": self.updated_at,
             "last_event_id": self.last_event_id,
             "offsets": self.offsets,
+            "recent_event_ids": self.recent_event_ids,
         }
 
     @classmethod
@@ -98,4 +100,5 @@ class InterestState:
             updated_at=float(data.get("updated_at", 0.0)),
             last_event_id=str(data.get("last_event_id", "")),
             offsets={k: int(v) for k, v in data.get("offsets", {}).items()},
+            recent_event_ids=list(data.get("recent_event_ids", [])),
         )

@@ -61,9 +61,11 @@ class WorkerProcess:
         raise WorkerFailed(f"timed out after {timeout_s:.0f}s waiting for {what}; see {self.log_path}")
 
     def wait_processed(self, total: int, timeout_s: float = 300.0) -> dict[str, Any]:
-        """Every user event ends as exactly one of: applied, dead-lettered, skipped as redelivered."""
+        """Every user event ends as exactly one of: applied, dead-lettered, skipped (redelivered
+        message or duplicate event id)."""
         return self.wait_until(
-            lambda h: h["events_applied"] + h["user_events_dead_lettered"] + h["redeliveries_skipped"] >= total, timeout_s, f"{total} events processed"
+            lambda h: h["events_applied"] + h["user_events_dead_lettered"] + h["redelivered_skipped"]
+            + h["duplicate_skipped"] >= total, timeout_s, f"{total} events processed"
         )
 
     def kill(self) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
+import time
 from typing import Mapping
 
 import numpy as np
 
-from schemas import ClickEvent, ReviewEvent, SearchEvent, UserProfile
+from schemas import ClickEvent, InvalidEvent, ReviewEvent, SearchEvent, UserProfile
 from streams.decay import InterestState
 from streams.settings import Settings
 
@@ -26,31 +28,56 @@ def join_facets(facets: Mapping[str, np.ndarray], layout: Mapping[str, int]) -> 
     return np.concatenate([np.asarray(facets[name], dtype=np.float64) for name in layout])
 
 
+RECENT_EVENT_IDS = 100  # per user: how far back a re-sent event id is recognised
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    REDELIVERED = "redelivered"  # same message again (offset already applied): at-least-once delivery
+    DUPLICATE = "duplicate"  # same event_id in a new message (a producer re-sent it)
+
+
+def check_event_time(event: UserEvent, settings: Settings, now: float | None = None) -> None:
+    """Refuse events stamped too far in the future: one such event would anchor the user's decay
+    at that time and outweigh every real event until then. Old events need no rule: their
+    weight decays by itself."""
+    ahead = event.ts - (time.time() if now is None else now)
+    if ahead > settings.max_future_s:
+        raise InvalidEvent(
+            f"ts is {ahead:.0f} s in the future (more than max_future_s={settings.max_future_s:.0f}); "
+            "check the producer's clock or the unit (seconds, not milliseconds)"
+        )
+
+
 def apply_event(
     state: InterestState,
     event: UserEvent,
     z: np.ndarray,
     settings: Settings,
     source: tuple[str, int, int] | None = None,
-) -> bool:
+) -> Outcome:
     """Fold one valid user event with its facet vector (concatenated) into the user's state.
 
     ``source`` is the event's (topic, partition, offset). Offsets only grow within a partition,
     so an event at or below the highest offset already folded in from that partition is a
-    redelivery: it is skipped and False is returned.
+    redelivery; an event id among the user's recent ones is a duplicate. Neither is applied.
     """
     if source is not None:
         key = f"{source[0]}:{source[1]}"
         if state.offsets.get(key, -1) >= source[2]:
-            return False
+            return Outcome.REDELIVERED
         state.offsets[key] = source[2]
+    if event.event_id in state.recent_event_ids:
+        return Outcome.DUPLICATE
+    state.recent_event_ids.append(event.event_id)
+    del state.recent_event_ids[:-RECENT_EVENT_IDS]
     state.add(z, settings.decay.event_weights[event.kind], event.ts, settings.decay.half_life_s)
     state.counts[event.kind] = state.counts.get(event.kind, 0) + 1
     if isinstance(event, (ClickEvent, ReviewEvent)):
         state.remember_item(event.item_id, settings.seen_items_max)
     state.updated_at = max(state.updated_at, event.ts)
     state.last_event_id = event.event_id
-    return True
+    return Outcome.APPLIED
 
 
 def unit_facets(state: InterestState, layout: Mapping[str, int]) -> dict[str, np.ndarray]:

@@ -49,6 +49,7 @@ class Settings:
     batch_wait_ms: int = 50
     max_k: int = 100  # largest k the recommendations API accepts
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
+    max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
     log_level: str = "info"
     decay: DecayConfig = field(default_factory=DecayConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -129,6 +130,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "MAX_K": ("max_k", int),
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
+    "MAX_FUTURE_S": ("max_future_s", float),
     "LOG_LEVEL": ("log_level", str),
     "HALF_LIFE_S": ("decay.half_life_s", float),
     "EVENT_WEIGHTS": ("decay.event_weights", parse_weights),

@@ -7,7 +7,10 @@ from hypothesis import given, strategies as st
 
 from schemas import ClickEvent, SearchEvent
 from streams.decay import InterestState
-from streams.profiles import apply_event, unit_facets
+import pytest
+
+from schemas import InvalidEvent
+from streams.profiles import Outcome, apply_event, check_event_time, unit_facets
 from streams.settings import Settings
 
 SETTINGS = Settings()
@@ -33,8 +36,11 @@ def test_redelivered_events_are_not_applied_twice(steps):
     n = max(deliveries) + 1
     once, redelivered = InterestState(), InterestState()
     for off in range(n):
-        assert apply_event(once, search(off), z(off), SETTINGS, ("searches", 0, off))
-    applied = [off for off in deliveries if apply_event(redelivered, search(off), z(off), SETTINGS, ("searches", 0, off))]
+        assert apply_event(once, search(off), z(off), SETTINGS, ("searches", 0, off)) is Outcome.APPLIED
+    applied = [
+        off for off in deliveries
+        if apply_event(redelivered, search(off), z(off), SETTINGS, ("searches", 0, off)) is Outcome.APPLIED
+    ]
     assert applied == list(range(n))
     assert redelivered.counts == once.counts == {"search": n}
     np.testing.assert_array_equal(redelivered.mean(), once.mean())
@@ -42,10 +48,10 @@ def test_redelivered_events_are_not_applied_twice(steps):
 
 def test_partitions_and_topics_are_tracked_separately():
     state = InterestState()
-    assert apply_event(state, search(1), z(1), SETTINGS, ("searches", 0, 5))
-    assert apply_event(state, search(2), z(2), SETTINGS, ("searches", 1, 5))
-    assert apply_event(state, ClickEvent("c", "u", "i1", 1.0), z(3), SETTINGS, ("clicks", 0, 5))
-    assert not apply_event(state, search(1), z(1), SETTINGS, ("searches", 0, 5))
+    assert apply_event(state, search(1), z(1), SETTINGS, ("searches", 0, 5)) is Outcome.APPLIED
+    assert apply_event(state, search(2), z(2), SETTINGS, ("searches", 1, 5)) is Outcome.APPLIED
+    assert apply_event(state, ClickEvent("c", "u", "i1", 1.0), z(3), SETTINGS, ("clicks", 0, 5)) is Outcome.APPLIED
+    assert apply_event(state, search(1), z(1), SETTINGS, ("searches", 0, 5)) is Outcome.REDELIVERED
     assert state.counts == {"search": 2, "click": 1}
     assert state.seen_items == ["i1"]
 
@@ -56,3 +62,18 @@ def test_unit_facets_are_unit_length_per_facet():
     facets = unit_facets(state, LAYOUT)
     np.testing.assert_allclose(facets["a"], [0.6, 0.8])
     np.testing.assert_allclose(facets["b"], [1 / 3, 2 / 3, 2 / 3])
+
+
+def test_a_re_sent_event_id_is_a_duplicate_even_at_a_new_offset():
+    state = InterestState()
+    assert apply_event(state, search(1), z(1), SETTINGS, ("searches", 0, 1)) is Outcome.APPLIED
+    assert apply_event(state, search(1), z(1), SETTINGS, ("searches", 0, 2)) is Outcome.DUPLICATE
+    assert state.counts == {"search": 1}
+
+
+def test_far_future_timestamps_are_refused_and_old_ones_accepted():
+    now = 1_800_000_000.0
+    check_event_time(SearchEvent("e", "u", "q", now + 60), SETTINGS, now)
+    check_event_time(SearchEvent("e", "u", "q", 0.0), SETTINGS, now)
+    with pytest.raises(InvalidEvent, match="in the future"):
+        check_event_time(SearchEvent("e", "u", "q", now * 1000), SETTINGS, now)
