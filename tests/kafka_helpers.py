@@ -44,3 +44,22 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]
             await consumer.stop()
 
     return asyncio.run(run())
+
+
+def produce_raw(bootstrap: str, records: list[tuple[str, bytes, bytes]], partitions: int = 3) -> None:
+    """Send (topic, key, value) byte records as they are, malformed ones included."""
+    from aiokafka import AIOKafkaProducer
+
+    from streams.topics import ensure_topics
+
+    async def run() -> None:
+        await ensure_topics(bootstrap, sorted({t for t, _, _ in records}), partitions)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value, key=key) for topic, key, value in records]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
