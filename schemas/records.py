@@ -170,9 +170,24 @@ class ItemEvent:
         return f"{self.title}. {self.text}".strip() if self.text else self.title
 
 
+@dataclass(frozen=True)
+class ForgetEvent:
+    """Erase a user's profile (tombstone in the changelog). Later events start a new profile."""
+
+    topic: ClassVar[str] = "forget"
+    kind: ClassVar[str] = "forget"
+    event_id: str
+    user_id: str
+    ts: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ForgetEvent:
+        return cls(_id(data, "event_id"), _id(data, "user_id"), _timestamp(data))
+
+
 UserEvent = SearchEvent | ClickEvent | ReviewEvent
-EVENT_TYPES: dict[str, type[SearchEvent | ClickEvent | ReviewEvent | ItemEvent]] = {
-    t.kind: t for t in (SearchEvent, ClickEvent, ReviewEvent, ItemEvent)
+EVENT_TYPES: dict[str, type[SearchEvent | ClickEvent | ReviewEvent | ItemEvent | ForgetEvent]] = {
+    t.kind: t for t in (SearchEvent, ClickEvent, ReviewEvent, ItemEvent, ForgetEvent)
 }
 
 

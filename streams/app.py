@@ -21,14 +21,25 @@ from faust.types import EventT
 
 from encoders import FacetEncoder, FacetVectors
 from index import ItemIndex, UnknownItem
-from schemas import ClickEvent, DeadLetter, InvalidEvent, ItemEvent, decode_event, dump_json, pack_vector, unpack_vector
+from schemas import (
+    ClickEvent,
+    DeadLetter,
+    ForgetEvent,
+    InvalidEvent,
+    ItemEvent,
+    decode_event,
+    dump_json,
+    pack_vector,
+    unpack_vector,
+)
 from streams.decay import InterestState
 from streams.profiles import Outcome, UserEvent, apply_event, check_event_time, join_facets, split_facets, to_profile
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review"}
+# Co-partitioned by user id and read by one agent, so a forget is ordered with the user's events.
+USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review", "forget": "forget"}
 ITEMS_TOPIC = "items"
 PROFILES_TOPIC = "profiles"
 DEAD_LETTER_TOPIC = "dead-letters"
@@ -73,6 +84,7 @@ class InterestStreamApp:
             "duplicate_skipped": 0,  # event ids already in a user's state (re-sent by a producer)
             "items_applied": 0,
             "dead_lettered": 0,  # all topics
+            "users_forgotten": 0,
             "batches": 0,
             "encode_calls": 0,  # micro-batches sent to the encoder ...
             "texts_encoded": 0,  # ... and the texts in them
@@ -99,6 +111,7 @@ class InterestStreamApp:
         )
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.user_topic = self.app.topic(*USER_TOPICS, **raw)
+        self.forget_topic = self.app.topic("forget", **raw)
         self.items_topic = self.app.topic(ITEMS_TOPIC, **raw)
         self.profiles_topic = self.app.topic(PROFILES_TOPIC, **raw)
         self.dead_letter_topic = self.app.topic(DEAD_LETTER_TOPIC, **raw)
@@ -142,19 +155,26 @@ class InterestStreamApp:
             record = await self._decode_or_dead_letter(event, USER_TOPICS[event.message.topic])
             if record is None:
                 continue
+            if isinstance(record, ForgetEvent):
+                decoded.append((event, record))
+                continue
             try:
                 check_event_time(record, self.settings, now)
             except InvalidEvent as exc:
                 await self.dead_letter(event, exc.reason)
                 continue
             decoded.append((event, record))
-        texts = [r.query if r.kind == "search" else r.text for _, r in decoded if not isinstance(r, ClickEvent)]
+        texts = [r.query if r.kind == "search" else r.text for _, r in decoded if r.kind in ("search", "review")]
         vectors = await self.encode(texts)  # one forward pass for the whole micro-batch
         text_rows = iter(range(len(texts)))
         layout = self.encoder.layout
-        states: dict[str, InterestState] = {}
+        states: dict[str, InterestState | None] = {}  # None: forgotten in this batch
         last_event: dict[str, EventT] = {}
         for event, record in decoded:
+            if isinstance(record, ForgetEvent):
+                states[record.user_id], last_event[record.user_id] = None, event
+                self.stats["users_forgotten"] += 1
+                continue
             if isinstance(record, ClickEvent):
                 try:
                     z = join_facets(self.index.vectors(record.item_id), layout)
@@ -163,7 +183,10 @@ class InterestStreamApp:
                     continue
             else:
                 z = join_facets(vectors.row(next(text_rows)), layout)
-            state = states.get(record.user_id) or self.state_of(record.user_id) or InterestState()
+            if record.user_id in states:
+                state = states[record.user_id] or InterestState()  # a forget earlier in the batch
+            else:
+                state = self.state_of(record.user_id) or InterestState()
             msg = event.message
             outcome = apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset))
             if outcome is not Outcome.APPLIED:
@@ -177,6 +200,9 @@ class InterestStreamApp:
         # are acknowledged only after the whole batch, so a crash re-delivers the batch entirely.
         for user_id, state in states.items():
             with event_context(last_event[user_id]):
+                if state is None:
+                    self.users.pop(user_id, None)  # a tombstone in the changelog
+                    continue
                 self.users[user_id] = state.to_dict()
             profile = self.profile_of(user_id, state)
             await self.profiles_topic.send(key=user_id.encode(), value=dump_json(profile.to_dict()))

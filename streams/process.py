@@ -21,9 +21,10 @@ class WorkerFailed(RuntimeError):
     """The worker subprocess died or did not get where it was expected to; see its log."""
 
 
-def get_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+def get_json(url: str, timeout: float = 5.0, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, orjson.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, orjson.loads(err.read() or b"null")
@@ -65,7 +66,7 @@ class WorkerProcess:
         message or duplicate event id)."""
         return self.wait_until(
             lambda h: h["events_applied"] + h["user_events_dead_lettered"] + h["redelivered_skipped"]
-            + h["duplicate_skipped"] >= total, timeout_s, f"{total} events processed"
+            + h["duplicate_skipped"] + h["users_forgotten"] >= total, timeout_s, f"{total} events processed"
         )
 
     def kill(self) -> int:

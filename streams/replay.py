@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import EVENT_TYPES, dump_json
 from streams.topics import ensure_topics
 
-KEY_FIELD = {"search": "user_id", "click": "user_id", "review": "user_id", "item": "item_id"}
+KEY_FIELD = {"search": "user_id", "click": "user_id", "review": "user_id", "forget": "user_id", "item": "item_id"}
 
 
 class ReplayError(ValueError):

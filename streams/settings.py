@@ -51,6 +51,8 @@ class Settings:
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
     log_level: str = "info"
+    # Bearer token for admin endpoints (DELETE /users/{id}); empty disables them.
+    admin_token: str = ""
     decay: DecayConfig = field(default_factory=DecayConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -132,6 +134,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
     "MAX_FUTURE_S": ("max_future_s", float),
     "LOG_LEVEL": ("log_level", str),
+    "ADMIN_TOKEN": ("admin_token", str),
     "HALF_LIFE_S": ("decay.half_life_s", float),
     "EVENT_WEIGHTS": ("decay.event_weights", parse_weights),
     "MODEL": ("encoder.model", str),

@@ -1,12 +1,16 @@
-"""HTTP API on the worker (Faust web): profile, recommendations, health."""
+"""HTTP API on the worker (Faust web): profile, recommendations, forget, health."""
 
 from __future__ import annotations
 
+import hmac
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
+from schemas import dump_json
+from schemas.records import MAX_ID_LEN
 from streams.profiles import unit_facets
 
 if TYPE_CHECKING:
@@ -39,14 +43,34 @@ def register_views(isa: InterestStreamApp) -> None:
         )
 
     @app.page("/users/{user_id}/profile", name="profile")
-    async def profile(view: View, request: Request, user_id: str) -> Response:
-        state = isa.state_of(user_id)
-        if state is None:
-            return _error(view, 404, f"unknown user {user_id!r}: no events seen for this user")
-        return view.json(isa.profile_of(user_id, state).to_dict())
+    class Profile(View):
+        async def get(self, request: Request, user_id: str) -> Response:
+            if len(user_id) > MAX_ID_LEN:
+                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
+            state = isa.state_of(user_id)
+            if state is None:
+                return _error(self, 404, f"unknown user {user_id!r}: no events seen for this user")
+            return self.json(isa.profile_of(user_id, state).to_dict())
+
+    @app.page("/users/{user_id}", name="user")
+    class User(View):
+        async def delete(self, request: Request, user_id: str) -> Response:
+            """Forget a user: queued on the `forget` topic, applied in order with their events."""
+            token = isa.settings.admin_token
+            if not token:
+                return _error(self, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
+            if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+                return _error(self, 401, "missing or wrong bearer token")
+            if len(user_id) > MAX_ID_LEN:
+                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
+            event = {"type": "forget", "event_id": f"forget-{uuid.uuid4().hex}", "user_id": user_id, "ts": time.time()}
+            await isa.forget_topic.send(key=user_id.encode(), value=dump_json(event))
+            return self.json({"user_id": user_id, "status": "forgetting", "event_id": event["event_id"]}, status=202)
 
     @app.page("/users/{user_id}/recommendations", name="recommendations")
     async def recommendations(view: View, request: Request, user_id: str) -> Response:
+        if len(user_id) > MAX_ID_LEN:
+            return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
         max_k = isa.settings.max_k
         raw_k = request.query.get("k", "10")
         try:

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 NOW = time.time() - 30 * 86400  # every phase stays in the past (future stamps are refused)
 DAY = 86400.0
 _ids = itertools.count()
+TOKEN = "test-admin-token"
 
 CATALOGUE = {
     "running": ["Trail running shoes", "Road racing flats", "GPS running watch", "Running hydration vest", "Marathon energy gels"],
@@ -84,7 +85,7 @@ def run(broker, tmp_path_factory):
     workdir = Path(tmp_path_factory.mktemp("worker"))
     Run.workdir = workdir
     produce(broker.url, items() + [ev("item", item_id="bad", title="", ts=NOW)])
-    Run.worker = WorkerProcess(broker.url, workdir, Run.app_id, broker.worker_env)
+    Run.worker = WorkerProcess(broker.url, workdir, Run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN})
     Run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 15, 180, "catalogue indexed")
     produce(broker.url, PHASE1 + BAD)
     Run.worker.wait_processed(len(PHASE1) + len(BAD))
@@ -169,7 +170,7 @@ def test_restart_restores_state_and_catches_up_in_micro_batches(run, broker):
     before = get_json(f"{run.worker.base}/users/runner/profile")[1]
     assert run.worker.stop() == 0
     produce(broker.url, PHASE2)  # arrives while no worker runs
-    run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, broker.worker_env)
+    run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN})
     health = run.worker.wait_processed(len(PHASE2))
     # Tables came back from their changelogs: the item index without re-encoding the catalogue.
     assert health["items_indexed"] == 15
@@ -194,7 +195,7 @@ def test_kill_9_right_after_processing_applies_nothing_twice(run, broker):
     start = run.worker.health()
     run.worker.wait_processed(start["events_applied"] + start["user_events_dead_lettered"] + len(more))
     run.worker.kill()
-    run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, broker.worker_env)
+    run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN})
     run.worker.wait_until(lambda h: h["status"] == "ok", 180, "the restarted worker")
     expected = {k: before["event_counts"][k] + sum(1 for e in more if e["type"] == k) for k in ("search", "click", "review")}
     deadline = time.monotonic() + 30
@@ -207,3 +208,21 @@ def test_kill_9_right_after_processing_applies_nothing_twice(run, broker):
     _, profile = get_json(f"{run.worker.base}/users/listener/profile")
     assert profile["event_counts"] == expected
     print("redeliveries skipped after kill -9:", run.worker.health()["redelivered_skipped"])
+
+
+def test_forget_a_user_needs_the_token_and_survives_a_restart(run, broker):
+    base = run.worker.base
+    assert get_json(f"{base}/users/runner", method="DELETE")[0] == 401
+    assert get_json(f"{base}/users/runner", method="DELETE", headers={"Authorization": "Bearer nope"})[0] == 401
+    status, body = get_json(f"{base}/users/runner", method="DELETE", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 202 and body["status"] == "forgetting"
+    run.worker.wait_until(lambda h: h["users_forgotten"] >= 1, 30, "the forget to be applied")
+    assert get_json(f"{base}/users/runner/profile")[0] == 404
+    assert get_json(f"{base}/users/runner/recommendations")[0] == 404
+    assert get_json(f"{base}/users/listener/profile")[0] == 200  # only that user
+    assert get_json(f"{base}/users/{'x' * 300}/profile")[0] == 400
+    assert run.worker.stop() == 0
+    run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN})
+    run.worker.wait_until(lambda h: h["status"] == "ok", 180, "the restarted worker")
+    assert get_json(f"{run.worker.base}/users/runner/profile")[0] == 404  # the tombstone held
+    assert get_json(f"{run.worker.base}/users/listener/profile")[0] == 200
