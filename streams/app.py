@@ -88,6 +88,7 @@ class InterestStreamApp:
             "batches": 0,
             "encode_calls": 0,  # micro-batches sent to the encoder ...
             "texts_encoded": 0,  # ... and the texts in them
+            "recovered_after_s": None,  # process start -> tables restored and index rebuilt
         }
         # One thread: torch already uses every core for one forward pass; the point is only to
         # keep the event loop (consumer fetches, web requests) running while a batch encodes.
@@ -246,6 +247,7 @@ class InterestStreamApp:
             metas.append({"title": value.get("title", ""), "category": value.get("category", "")})
         if ids:
             self.index.upsert(ids, split_facets(np.stack(rows), self.encoder.layout), metas)
+        self.stats["recovered_after_s"] = round(time.time() - self.started_at, 3)
         log.info("item index rebuilt from the items table: %d items", len(ids))
 
     # -- helpers ---------------------------------------------------------------------------------
