@@ -47,7 +47,9 @@ async def ensure_topics(
         counts = await _partition_counts(admin, names + checked)
         missing = [n for n in names if n not in counts]
         if missing:
-            want = next(iter(set(counts.values())), partitions) if len(set(counts.values())) == 1 else partitions
+            existing = set(counts.values())
+            # New topics follow the existing ones, so the layout stays uniform.
+            want = existing.pop() if len(existing) == 1 else partitions
             try:
                 await admin.create_topics([NewTopic(n, num_partitions=want, replication_factor=1) for n in missing])
             except TopicAlreadyExistsError:
