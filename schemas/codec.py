@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 
 from schemas.errors import InvalidEvent
-from schemas.records import EVENT_TYPES, ForgetEvent, ItemEvent, UserEvent
+from schemas.records import EVENT_TYPES, AnyEvent
 
 
 def dump_json(obj: Any) -> bytes:
@@ -20,7 +20,7 @@ def load_json(raw: bytes | str) -> Any:
     return orjson.loads(raw)
 
 
-def decode_event(raw: bytes | None, kind: str) -> UserEvent | ItemEvent | ForgetEvent:
+def decode_event(raw: bytes | None, kind: str) -> AnyEvent:
     """Bytes from a topic -> a valid record of ``kind``, or :class:`InvalidEvent`."""
     if kind not in EVENT_TYPES:
         raise InvalidEvent(f"unknown event type {kind!r}; expected one of {sorted(EVENT_TYPES)}")

@@ -8,6 +8,7 @@ can add fields without breaking older workers.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, Mapping
@@ -185,9 +186,89 @@ class ForgetEvent:
         return cls(_id(data, "event_id"), _id(data, "user_id"), _timestamp(data))
 
 
+_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([.-][A-Z0-9]{1,2})?$")
+MAX_TICKERS = 50
+
+
+def ticker(value: Any, name: str = "ticker") -> str:
+    """A ticker symbol, upper-cased, with an optional leading '$' removed ('$aapl' -> 'AAPL')."""
+    if not isinstance(value, str):
+        raise InvalidEvent(f"field '{name}' must be a string ticker, got {type(value).__name__}")
+    symbol = value.strip().lstrip("$").upper()
+    if not _TICKER.match(symbol):
+        raise InvalidEvent(f"field '{name}' is not a ticker symbol (like AAPL or BRK.B): {value!r}")
+    return symbol
+
+
+@dataclass(frozen=True)
+class NewsEvent:
+    """A news item. Entities come from ``tickers`` plus what the worker finds in the text."""
+
+    topic: ClassVar[str] = "news"
+    kind: ClassVar[str] = "news"
+    event_id: str
+    headline: str
+    ts: float
+    body: str = ""
+    source: str = ""
+    tickers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NewsEvent:
+        raw = data.get("tickers") or []
+        if not isinstance(raw, list):
+            raise InvalidEvent(f"field 'tickers' must be a list of symbols, got {type(raw).__name__}")
+        if len(raw) > MAX_TICKERS:
+            raise InvalidEvent(f"field 'tickers' has {len(raw)} symbols; at most {MAX_TICKERS}")
+        tickers = tuple(dict.fromkeys(ticker(t, "tickers") for t in raw))
+        source = data.get("source") or ""
+        if not isinstance(source, str):
+            raise InvalidEvent(f"field 'source' must be a string, got {type(source).__name__}")
+        return cls(
+            _id(data, "event_id"),
+            _text(data, "headline"),
+            _timestamp(data),
+            _text(data, "body", required=False),
+            source.strip()[:MAX_ID_LEN],
+            tickers,
+        )
+
+    @property
+    def document(self) -> str:
+        """What the encoder reads: the headline carries most of the sentiment, the body the rest."""
+        return f"{self.headline}. {self.body}" if self.body else self.headline
+
+
+@dataclass(frozen=True)
+class WatchlistEvent:
+    """A user follows (``add``) or stops following (``remove``) an entity. Key it by entity."""
+
+    topic: ClassVar[str] = "watchlists"
+    kind: ClassVar[str] = "watchlist"
+    OPS: ClassVar[tuple[str, ...]] = ("add", "remove")
+    event_id: str
+    user_id: str
+    entity: str
+    op: str
+    ts: float
+    source: str = "watchlist"  # or "interest": added because the user's own events mention it
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WatchlistEvent:
+        op = data.get("op", "add")
+        if op not in cls.OPS:
+            raise InvalidEvent(f"field 'op' must be one of {', '.join(cls.OPS)}, got {op!r}")
+        source = data.get("source", "watchlist")
+        if source not in ("watchlist", "interest"):
+            raise InvalidEvent(f"field 'source' must be 'watchlist' or 'interest', got {source!r}")
+        return cls(_id(data, "event_id"), _id(data, "user_id"), ticker(_require(data, "entity"), "entity"), op,
+                   _timestamp(data), source)
+
+
 UserEvent = SearchEvent | ClickEvent | ReviewEvent
-EVENT_TYPES: dict[str, type[SearchEvent | ClickEvent | ReviewEvent | ItemEvent | ForgetEvent]] = {
-    t.kind: t for t in (SearchEvent, ClickEvent, ReviewEvent, ItemEvent, ForgetEvent)
+AnyEvent = SearchEvent | ClickEvent | ReviewEvent | ItemEvent | ForgetEvent | NewsEvent | WatchlistEvent
+EVENT_TYPES: dict[str, type[AnyEvent]] = {
+    t.kind: t for t in (SearchEvent, ClickEvent, ReviewEvent, ItemEvent, ForgetEvent, NewsEvent, WatchlistEvent)
 }
 
 
@@ -221,4 +302,26 @@ class DeadLetter:
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: dataclasses.asdict deep-copies every vector, a hot-path cost.
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A news-sentiment alert for one entity, as published on the ``alerts`` topic and the API."""
+
+    alert_id: str  # entity:rule:episode start - the same episode always gets the same id
+    entity: str
+    rule: str  # "shift" | "threshold" | "volume"
+    window_start: float
+    window_end: float
+    score: float  # the window's mean sentiment in [-1, 1]
+    baseline: float  # the entity's trailing mean sentiment before this window
+    baseline_std: float
+    count: int  # news in the window
+    detail: str  # one line for people
+    news: list[dict[str, Any]]  # [{event_id, headline, score}] of the news that caused it, newest last
+    ts: float  # event time of the news that fired it
+    fired_at: float  # wall clock when the worker fired it
+
+    def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

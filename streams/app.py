@@ -26,6 +26,7 @@ from schemas import (
     DeadLetter,
     ForgetEvent,
     InvalidEvent,
+    WatchlistEvent,
     ItemEvent,
     decode_event,
     dump_json,
@@ -33,13 +34,26 @@ from schemas import (
     unpack_vector,
 )
 from streams.decay import InterestState
-from streams.profiles import Outcome, UserEvent, apply_event, check_event_time, join_facets, split_facets, to_profile
+from streams.news import NEWS_TABLES, NEWS_TOPICS, NewsPipeline, watcher_record
+from streams.profiles import (
+    Outcome,
+    UserEvent,
+    apply_event,
+    apply_watchlist,
+    check_event_time,
+    interest_changes,
+    join_facets,
+    split_facets,
+    to_profile,
+)
 from streams.settings import Settings
+from streams.tables import DeliveredTable
 
 log = logging.getLogger(__name__)
 
 # Co-partitioned by user id and read by one agent, so a forget is ordered with the user's events.
-USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review", "forget": "forget"}
+USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review", "forget": "forget",
+               "watchlists": "watchlist"}
 ITEMS_TOPIC = "items"
 PROFILES_TOPIC = "profiles"
 DEAD_LETTER_TOPIC = "dead-letters"
@@ -48,7 +62,8 @@ TABLES = ("users", "items")
 
 def app_topics(app_id: str) -> tuple[list[str], list[str]]:
     """(topics the app reads or writes, its tables' changelog topics)."""
-    return [*USER_TOPICS, ITEMS_TOPIC, PROFILES_TOPIC, DEAD_LETTER_TOPIC], [f"{app_id}-{t}-changelog" for t in TABLES]
+    topics = [*USER_TOPICS, ITEMS_TOPIC, PROFILES_TOPIC, DEAD_LETTER_TOPIC, *NEWS_TOPICS]
+    return topics, [f"{app_id}-{t}-changelog" for t in (*TABLES, *NEWS_TABLES)]
 
 
 @contextmanager
@@ -85,6 +100,7 @@ class InterestStreamApp:
             "items_applied": 0,
             "dead_lettered": 0,  # all topics
             "users_forgotten": 0,
+            "watchlist_events": 0,  # follow/unfollow requests (applied, or already so)
             "batches": 0,
             "encode_calls": 0,  # micro-batches sent to the encoder ...
             "texts_encoded": 0,  # ... and the texts in them
@@ -109,10 +125,12 @@ class InterestStreamApp:
             topic_replication_factor=1,
             autodiscover=False,
             consumer_auto_offset_reset="earliest",
+            Table=DeliveredTable,
         )
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.user_topic = self.app.topic(*USER_TOPICS, **raw)
         self.forget_topic = self.app.topic("forget", **raw)
+        self.watchlist_topic = self.app.topic("watchlists", **raw)
         self.items_topic = self.app.topic(ITEMS_TOPIC, **raw)
         self.profiles_topic = self.app.topic(PROFILES_TOPIC, **raw)
         self.dead_letter_topic = self.app.topic(DEAD_LETTER_TOPIC, **raw)
@@ -122,6 +140,7 @@ class InterestStreamApp:
         self.items = self.app.Table(TABLES[1], schema=state_schema)
         self.items.on_recover(self._rebuild_index)
         self._register_agents()
+        self.news = NewsPipeline(self)
         from streams.web import register_views
 
         register_views(self)
@@ -171,10 +190,19 @@ class InterestStreamApp:
         layout = self.encoder.layout
         states: dict[str, InterestState | None] = {}  # None: forgotten in this batch
         last_event: dict[str, EventT] = {}
+        watcher_updates: list[tuple[bytes, bytes]] = []
+        half_life = self.settings.decay.half_life_s
         for event, record in decoded:
             if isinstance(record, ForgetEvent):
                 states[record.user_id], last_event[record.user_id] = None, event
                 self.stats["users_forgotten"] += 1
+                continue
+            if isinstance(record, WatchlistEvent):
+                self.stats["watchlist_events"] += 1
+                state = self._batch_state(states, event, record.user_id)
+                if apply_watchlist(state, record):
+                    watcher_updates.append(watcher_record(record.user_id, record.entity, record.op, "watchlist"))
+                states[record.user_id], last_event[record.user_id] = state, event
                 continue
             if isinstance(record, ClickEvent):
                 try:
@@ -184,10 +212,7 @@ class InterestStreamApp:
                     continue
             else:
                 z = join_facets(vectors.row(next(text_rows)), layout)
-            if record.user_id in states:
-                state = states[record.user_id] or InterestState()  # a forget earlier in the batch
-            else:
-                state = self.state_of(record.user_id) or InterestState()
+            state = self._batch_state(states, event, record.user_id)
             msg = event.message
             outcome = apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset))
             if outcome is not Outcome.APPLIED:
@@ -195,18 +220,31 @@ class InterestStreamApp:
                 continue
             states[record.user_id], last_event[record.user_id] = state, event
             self.stats["events_applied"] += 1
+            if record.kind != "click":  # entities a user searches for or writes about
+                text = record.query if record.kind == "search" else record.text
+                state.note_entities(self.news.entity_table.find(text), self.settings.decay.event_weights[record.kind],
+                                    record.ts, half_life)
         # One table write and one published profile per user per micro-batch, carrying the state
         # after all of that user's events in it: recovery and profile readers need only the newest
         # state, and under load this saves most of the serialisation and producer work. Offsets
         # are acknowledged only after the whole batch, so a crash re-delivers the batch entirely.
         for user_id, state in states.items():
+            if state is not None:
+                add, drop = interest_changes(state, state.updated_at, self.settings.alerts.interest_min_weight, half_life)
+                watcher_updates += [watcher_record(user_id, e, "add", "interest") for e in add]
+                watcher_updates += [watcher_record(user_id, e, "remove", "interest") for e in drop]
             with event_context(last_event[user_id]):
                 if state is None:
                     self.users.pop(user_id, None)  # a tombstone in the changelog
                     continue
                 self.users[user_id] = state.to_dict()
+            if state.empty:  # only watchlist changes so far: no Z to publish
+                continue
             profile = self.profile_of(user_id, state)
             await self.profiles_topic.send(key=user_id.encode(), value=dump_json(profile.to_dict()))
+        for key, value in watcher_updates:
+            await self.news.watchers_topic.send(key=key, value=value)
+        await self.users.delivered()  # before Faust may commit this batch's offsets
 
     async def handle_item_batch(self, batch: Sequence[EventT]) -> None:
         self.stats["batches"] += 1
@@ -236,6 +274,7 @@ class InterestStreamApp:
         for event, record in deletes:
             with event_context(event):
                 self.items.pop(record.item_id, None)
+        await self.items.delivered()
         self.stats["items_applied"] += len(last)
 
     async def _rebuild_index(self) -> None:
@@ -268,11 +307,23 @@ class InterestStreamApp:
             self.stats["user_events_dead_lettered"] += 1
         log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
 
+    def _batch_state(self, states: dict[str, InterestState | None], event: EventT, user_id: str) -> InterestState:
+        """The user's state as of this point in the micro-batch (a forget earlier in it: a new one)."""
+        if user_id in states:
+            return states[user_id] or InterestState()
+        # Inside the event's context: Faust's RocksDB store reads a key from the partition of the
+        # *current event*, and outside it that is whichever event take_events last buffered, from
+        # any partition - a miss there silently restarted users' states.
+        with event_context(event):
+            return self.state_of(user_id) or InterestState()
+
     def state_of(self, user_id: str) -> InterestState | None:
         stored = self.users.get(user_id)
         return InterestState.from_dict(stored) if stored else None
 
     def profile_of(self, user_id: str, state: InterestState):
+        if state.empty:
+            return to_profile(user_id, state, self.encoder.layout, {}, self.settings)
         mean = split_facets(state.mean(), self.encoder.layout)
         summary = self.encoder.describe(mean)
         summary["topic"]["categories"] = dict(self.index.category_shares(mean["topic"]))

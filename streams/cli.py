@@ -85,10 +85,13 @@ def replay(file: Path, broker: str | None) -> None:
 @main.command()
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), help="folder with items.jsonl, before.jsonl, after.jsonl")
 @click.option("--users", "show_users", default=3, show_default=True, help="how many users to print")
-def demo(data_dir: Path | None, show_users: int) -> None:
+@click.option("--news", is_flag=True, help="the news-alerting demo instead (data: news.jsonl)")
+def demo(data_dir: Path | None, show_users: int, news: bool) -> None:
     """Run everything embedded: bundled broker, a worker, the bundled sample data."""
-    from streams.demo import run_demo
+    from streams.demo import run_demo, run_news_demo
 
+    if news:
+        sys.exit(run_news_demo(_settings(), data_dir=data_dir))
     sys.exit(run_demo(_settings(), data_dir=data_dir, show_users=show_users))
 
 

@@ -34,6 +34,12 @@ class InterestState:
     # between the table write and the offset commit) is recognised and not applied twice.
     offsets: dict[str, int] = field(default_factory=dict)
     recent_event_ids: list[str] = field(default_factory=list)  # to drop a re-sent event (new offset)
+    # Entities (tickers) the user's events name, as decayed weights anchored at entities_t_ref
+    # (same decay as Z), the ones they follow, and the ones an interest subscription was sent for.
+    entities: dict[str, float] = field(default_factory=dict)
+    entities_t_ref: float = 0.0
+    follows: list[str] = field(default_factory=list)
+    subscribed: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -70,6 +76,29 @@ class InterestState:
         lam = math.log(2.0) / half_life_s
         return self.den * math.exp(-lam * max(0.0, at - self.t_ref))
 
+    def note_entities(self, entities: list[str], weight: float, ts: float, half_life_s: float,
+                      limit: int = 50) -> None:
+        """Add ``weight`` (decayed from ``ts``) to each entity an event names; keep the top ``limit``."""
+        if not entities:
+            return
+        lam = math.log(2.0) / half_life_s
+        if not self.entities or ts > self.entities_t_ref:
+            factor = math.exp(-lam * (ts - self.entities_t_ref)) if self.entities else 1.0
+            self.entities = {e: w * factor for e, w in self.entities.items()}
+            self.entities_t_ref = float(ts)
+            add = weight
+        else:
+            add = weight * math.exp(-lam * (self.entities_t_ref - ts))
+        for entity in entities:
+            self.entities[entity] = self.entities.get(entity, 0.0) + add
+        if len(self.entities) > limit:
+            self.entities = dict(sorted(self.entities.items(), key=lambda kv: -kv[1])[:limit])
+
+    def entity_weights(self, at: float, half_life_s: float) -> dict[str, float]:
+        """Decayed weight per entity at time ``at`` (>= the newest event), largest first."""
+        factor = math.exp(-math.log(2.0) / half_life_s * max(0.0, at - self.entities_t_ref))
+        return {e: w * factor for e, w in sorted(self.entities.items(), key=lambda kv: -kv[1])}
+
     def remember_item(self, item_id: str, limit: int) -> None:
         if item_id in self.seen_items:
             self.seen_items.remove(item_id)
@@ -87,6 +116,10 @@ class InterestState:
             "last_event_id": self.last_event_id,
             "offsets": self.offsets,
             "recent_event_ids": self.recent_event_ids,
+            "entities": self.entities,
+            "entities_t_ref": self.entities_t_ref,
+            "follows": self.follows,
+            "subscribed": self.subscribed,
         }
 
     @classmethod
@@ -101,4 +134,8 @@ class InterestState:
             last_event_id=str(data.get("last_event_id", "")),
             offsets={k: int(v) for k, v in data.get("offsets", {}).items()},
             recent_event_ids=list(data.get("recent_event_ids", [])),
+            entities={k: float(v) for k, v in data.get("entities", {}).items()},
+            entities_t_ref=float(data.get("entities_t_ref", 0.0)),
+            follows=list(data.get("follows", [])),
+            subscribed=list(data.get("subscribed", [])),
         )

@@ -66,8 +66,21 @@ class WorkerProcess:
         message or duplicate event id)."""
         return self.wait_until(
             lambda h: h["events_applied"] + h["user_events_dead_lettered"] + h["redelivered_skipped"]
-            + h["duplicate_skipped"] + h["users_forgotten"] >= total, timeout_s, f"{total} events processed"
+            + h["duplicate_skipped"] + h["users_forgotten"] + h["watchlist_events"] >= total, timeout_s, f"{total} events processed"
         )
+
+    def wait_settled(self, counter: str, quiet_s: float = 3.0, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Wait until ``counter`` on /healthz has not moved for ``quiet_s`` (for derived work, like
+        news mentions, whose total is not known in advance)."""
+        deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
+        while time.monotonic() < deadline:
+            health = self.health() or {}
+            if health.get(counter) != last:
+                last, since = health.get(counter), time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return health
+            time.sleep(0.3)
+        raise WorkerFailed(f"{counter} kept changing for {timeout_s:.0f}s; see {self.log_path}")
 
     def kill(self) -> int:
         """SIGKILL: no shutdown, no final offset commit, no leaving the consumer group."""

@@ -8,7 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
-from schemas import ClickEvent, InvalidEvent, ReviewEvent, SearchEvent, UserProfile
+from schemas import ClickEvent, InvalidEvent, ReviewEvent, SearchEvent, UserProfile, WatchlistEvent
 from streams.decay import InterestState
 from streams.settings import Settings
 
@@ -80,6 +80,30 @@ def apply_event(
     return Outcome.APPLIED
 
 
+def apply_watchlist(state: InterestState, event: WatchlistEvent) -> bool:
+    """Follow or unfollow an entity; True if the state changed (replays change nothing)."""
+    following = event.entity in state.follows
+    if event.op == "add" and not following:
+        state.follows.append(event.entity)
+        return True
+    if event.op == "remove" and following:
+        state.follows.remove(event.entity)
+        return True
+    return False
+
+
+def interest_changes(state: InterestState, at: float, min_weight: float, half_life_s: float) -> tuple[list[str], list[str]]:
+    """Entities to subscribe the user to because their own events keep naming them (decayed weight
+    >= min_weight), and earlier such subscriptions to drop (weight fell below min_weight / 2:
+    the gap stops a user at the edge from flapping). Followed entities are not touched.
+    Updates ``state.subscribed``; the caller publishes the changes."""
+    weights = state.entity_weights(at, half_life_s)
+    add = [e for e, w in weights.items() if w >= min_weight and e not in state.subscribed]
+    drop = [e for e in state.subscribed if weights.get(e, 0.0) < min_weight / 2]
+    state.subscribed = [e for e in state.subscribed if e not in drop] + add
+    return add, drop
+
+
 def unit_facets(state: InterestState, layout: Mapping[str, int]) -> dict[str, np.ndarray]:
     """The user's Z: each facet's decay-weighted average, renormalised to unit length."""
     out = {}
@@ -96,7 +120,11 @@ def to_profile(
     summary: Mapping[str, object],
     settings: Settings,
 ) -> UserProfile:
-    z = unit_facets(state, layout)
+    z = unit_facets(state, layout) if not state.empty else {}
+    summary = {**summary, "entities": {
+        "follows": list(state.follows),
+        "reads_about": {e: round(w, 3) for e, w in state.entity_weights(state.updated_at, settings.decay.half_life_s).items()},
+    }}
     return UserProfile(
         user_id=user_id,
         z={name: np.round(vec, 6).tolist() for name, vec in z.items()},

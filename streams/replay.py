@@ -11,7 +11,9 @@ from aiokafka import AIOKafkaProducer
 from schemas import EVENT_TYPES, dump_json
 from streams.topics import ensure_topics
 
-KEY_FIELD = {"search": "user_id", "click": "user_id", "review": "user_id", "forget": "user_id", "item": "item_id"}
+KEY_FIELD = {"search": "user_id", "click": "user_id", "review": "user_id", "forget": "user_id", "item": "item_id",
+             "watchlist": "user_id", "news": "source"}  # news: a feed stays in order
+KEY_DEFAULT = {"news": "news"}  # news without a source share one key
 
 
 class ReplayError(ValueError):
@@ -33,7 +35,7 @@ def route(event: dict[str, Any]) -> tuple[str, bytes]:
     kind = event.get("type")
     if kind not in EVENT_TYPES:
         raise ReplayError(f"event has type {kind!r}; expected one of {sorted(EVENT_TYPES)}: {event}")
-    key = event.get(KEY_FIELD[kind])
+    key = event.get(KEY_FIELD[kind]) or KEY_DEFAULT.get(kind)
     if key is None:
         raise ReplayError(f"{kind} event has no {KEY_FIELD[kind]!r} to key it by: {event}")
     return EVENT_TYPES[kind].topic, str(key).encode()

@@ -27,6 +27,29 @@ class DecayConfig:
 
 
 @dataclass(frozen=True)
+class AlertConfig:
+    """News-sentiment alerting (streams/alert_rules.py documents each rule)."""
+
+    window_s: float = 6 * 3600.0  # hopping window size (event time) ...
+    step_s: float = 3600.0  # ... and hop; the rules read the trailing window (the full one ending now)
+    expires_s: float = 7 * 24 * 3600.0  # windows older than this are dropped from the windowed table
+    shift_k: float = 4.0  # shift: |window mean - baseline| > k standard errors of the window mean
+    min_count: int = 4  # news in the window before a sentiment rule may fire
+    min_baseline: int = 20  # news in the entity's baseline before the shift or volume rule may fire
+    baseline_alpha: float = 0.05  # weight of each news item leaving the window in the EW baseline
+    sigma_floor: float = 0.15  # smallest per-news standard deviation the shift rule assumes
+    threshold: float = 0.6  # threshold: window mean <= -threshold or >= threshold (0 disables)
+    volume_ratio: float = 4.0  # volume: window count >= ratio x the baseline's count per window (0 disables)
+    volume_min: int = 12  # ... and at least this many news
+    cooldown_s: float = 12 * 3600.0  # event time during which the same entity+rule does not fire again
+    finance_weight: float = 0.6  # weight of the finance phrase lexicon where a phrase matched
+    tickers_file: str = ""  # ticker,name,aliases CSV; empty = the shipped table
+    interest_min_weight: float = 3.0  # decayed weight of a user's events naming an entity to subscribe them
+    webhook_url: str = ""  # POST each alert here (empty disables)
+    webhook_attempts: int = 6  # tries per alert (exponential backoff) before it is dead-lettered
+
+
+@dataclass(frozen=True)
 class Settings:
     broker: str = "kafka://127.0.0.1:9092"
     app_id: str = "interest-stream"
@@ -59,6 +82,7 @@ class Settings:
     decay: DecayConfig = field(default_factory=DecayConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -96,6 +120,11 @@ class Settings:
         for kind, w in self.decay.event_weights.items():
             if w <= 0:
                 raise SettingsError(f"event weight for {kind!r} must be > 0, got {w}")
+        a = self.alerts
+        if a.window_s <= 0 or a.step_s <= 0 or a.window_s % a.step_s:
+            raise SettingsError("alert window_s and step_s must be > 0, window_s a multiple of step_s")
+        if a.min_count < 1 or a.shift_k <= 0 or a.cooldown_s < 0 or a.webhook_attempts < 1:
+            raise SettingsError("alert min_count >= 1, shift_k > 0, cooldown_s >= 0, webhook_attempts >= 1")
         missing = {"search", "click", "review"} - set(self.decay.event_weights)
         if missing:
             raise SettingsError(f"event_weights lacks {sorted(missing)}")
@@ -148,4 +177,21 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "INDEX_FACTORY": ("index.factory", str),
     "INDEX_DEVICE": ("index.device", str),
     "FACET_WEIGHTS": ("index.facet_weights", parse_weights),
+    "ALERT_WINDOW_S": ("alerts.window_s", float),
+    "ALERT_STEP_S": ("alerts.step_s", float),
+    "ALERT_EXPIRES_S": ("alerts.expires_s", float),
+    "ALERT_SHIFT_K": ("alerts.shift_k", float),
+    "ALERT_MIN_COUNT": ("alerts.min_count", int),
+    "ALERT_MIN_BASELINE": ("alerts.min_baseline", int),
+    "ALERT_BASELINE_ALPHA": ("alerts.baseline_alpha", float),
+    "ALERT_SIGMA_FLOOR": ("alerts.sigma_floor", float),
+    "ALERT_THRESHOLD": ("alerts.threshold", float),
+    "ALERT_VOLUME_RATIO": ("alerts.volume_ratio", float),
+    "ALERT_VOLUME_MIN": ("alerts.volume_min", int),
+    "ALERT_COOLDOWN_S": ("alerts.cooldown_s", float),
+    "FINANCE_WEIGHT": ("alerts.finance_weight", float),
+    "TICKERS_FILE": ("alerts.tickers_file", str),
+    "INTEREST_MIN_WEIGHT": ("alerts.interest_min_weight", float),
+    "ALERT_WEBHOOK_URL": ("alerts.webhook_url", str),
+    "ALERT_WEBHOOK_ATTEMPTS": ("alerts.webhook_attempts", int),
 }

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
 
-from schemas import dump_json
-from schemas.records import MAX_ID_LEN
+from schemas import InvalidEvent, dump_json, ticker
+from schemas.records import MAX_ID_LEN, MAX_TICKERS
 from streams.profiles import unit_facets
 
 if TYPE_CHECKING:
@@ -56,16 +56,66 @@ def register_views(isa: InterestStreamApp) -> None:
     class User(View):
         async def delete(self, request: Request, user_id: str) -> Response:
             """Forget a user: queued on the `forget` topic, applied in order with their events."""
-            token = isa.settings.admin_token
-            if not token:
-                return _error(self, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
-            if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
-                return _error(self, 401, "missing or wrong bearer token")
+            refusal = _admin_refusal(self, request)
+            if refusal is not None:
+                return refusal
             if len(user_id) > MAX_ID_LEN:
                 return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
             event = {"type": "forget", "event_id": f"forget-{uuid.uuid4().hex}", "user_id": user_id, "ts": time.time()}
             await isa.forget_topic.send(key=user_id.encode(), value=dump_json(event))
             return self.json({"user_id": user_id, "status": "forgetting", "event_id": event["event_id"]}, status=202)
+
+    def _admin_refusal(view: View, request: Request) -> Response | None:
+        token = isa.settings.admin_token
+        if not token:
+            return _error(view, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return _error(view, 401, "missing or wrong bearer token")
+        return None
+
+    @app.page("/users/{user_id}/watchlist", name="watchlist")
+    class Watchlist(View):
+        async def post(self, request: Request, user_id: str) -> Response:
+            """Body {"add": [tickers], "remove": [tickers]}: queued on `watchlists`, keyed by user."""
+            refusal = _admin_refusal(self, request)
+            if refusal is not None:
+                return refusal
+            if len(user_id) > MAX_ID_LEN:
+                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
+            try:
+                body = await request.json()
+                changes = [(op, ticker(t, op)) for op in ("add", "remove") for t in body.get(op, [])]
+            except (ValueError, AttributeError, TypeError, InvalidEvent) as exc:
+                return _error(self, 400, f'body must be {{"add": [tickers], "remove": [tickers]}}: {exc}')
+            if not changes or len(changes) > MAX_TICKERS:
+                return _error(self, 400, f"give 1 to {MAX_TICKERS} tickers to add or remove")
+            for op, entity in changes:
+                event = {"type": "watchlist", "event_id": f"wl-{uuid.uuid4().hex}", "user_id": user_id,
+                         "entity": entity, "op": op, "ts": time.time()}
+                await isa.watchlist_topic.send(key=user_id.encode(), value=dump_json(event))
+            return self.json({"user_id": user_id, "queued": [{"op": o, "entity": e} for o, e in changes]}, status=202)
+
+    @app.page("/alerts", name="alerts")
+    async def alerts(view: View, request: Request) -> Response:
+        """?entity=TICKER&since=epoch seconds (event time); newest last."""
+        entity = request.query.get("entity") or None
+        try:
+            since = float(request.query.get("since", "0"))
+            entity = ticker(entity, "entity") if entity else None
+        except (ValueError, InvalidEvent) as exc:
+            return _error(view, 400, f"entity must be a ticker and since epoch seconds: {exc}")
+        return view.json({"alerts": isa.news.recent_alerts(entity, since)})
+
+    @app.page("/entities/{entity}", name="entity")
+    async def entity(view: View, request: Request, entity: str) -> Response:
+        try:
+            symbol = ticker(entity, "entity")
+        except InvalidEvent as exc:
+            return _error(view, 400, str(exc))
+        summary = isa.news.entity_summary(symbol)
+        if summary is None:
+            return _error(view, 404, f"no news seen about {symbol}")
+        return view.json(summary)
 
     @app.page("/users/{user_id}/recommendations", name="recommendations")
     async def recommendations(view: View, request: Request, user_id: str) -> Response:
@@ -82,6 +132,8 @@ def register_views(isa: InterestStreamApp) -> None:
         state = isa.state_of(user_id)
         if state is None:
             return _error(view, 404, f"unknown user {user_id!r}: no events seen for this user")
+        if state.empty:
+            return _error(view, 404, f"user {user_id!r} has no search, click or review yet to recommend from")
         z = unit_facets(state, isa.encoder.layout)
         [hits] = isa.index.search([z], k, exclude=[state.seen_items])
         items: list[dict[str, Any]] = [

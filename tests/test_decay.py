@@ -92,3 +92,26 @@ def test_seen_items_are_bounded_and_most_recent_last():
         state.remember_item(f"i{i}", limit=3)
     state.remember_item("i8", limit=3)
     assert state.seen_items == ["i7", "i9", "i8"]
+
+
+mentions = st.lists(
+    st.tuples(st.sampled_from(["AAPL", "TSLA", "XOM"]), st.floats(0.1, 5.0), st.floats(0, 30 * 86400.0)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(mentions, st.randoms())
+def test_entity_weights_are_decayed_sums_whatever_the_order(evts, rnd):
+    """A user's entity weights: sum of w * 2^(-(at - ts)/half_life) per entity, order-independent."""
+    state = InterestState()
+    shuffled = list(evts)
+    rnd.shuffle(shuffled)
+    for entity, w, ts in shuffled:
+        state.note_entities([entity], w, ts, HALF_LIFE)
+    at = max(ts for _, _, ts in evts)
+    got = state.entity_weights(at, HALF_LIFE)
+    for entity in {e for e, _, _ in evts}:
+        want = sum(w * 2 ** (-(at - ts) / HALF_LIFE) for e, w, ts in evts if e == entity)
+        assert math.isclose(got[entity], want, rel_tol=1e-9, abs_tol=1e-12)

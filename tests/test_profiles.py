@@ -77,3 +77,18 @@ def test_far_future_timestamps_are_refused_and_old_ones_accepted():
     check_event_time(SearchEvent("e", "u", "q", 0.0), SETTINGS, now)
     with pytest.raises(InvalidEvent, match="in the future"):
         check_event_time(SearchEvent("e", "u", "q", now * 1000), SETTINGS, now)
+
+
+def test_interest_subscriptions_follow_the_users_own_events_with_hysteresis():
+    from streams.decay import InterestState
+    from streams.profiles import interest_changes
+
+    state, hl = InterestState(), 3600.0
+    state.note_entities(["TSLA"], 2.0, 0.0, hl)
+    assert interest_changes(state, 0.0, 3.0, hl) == ([], [])
+    state.note_entities(["TSLA", "AAPL"], 1.0, 0.0, hl)
+    assert interest_changes(state, 0.0, 3.0, hl) == (["TSLA"], [])
+    assert interest_changes(state, 0.0, 3.0, hl) == ([], [])  # already subscribed: nothing re-sent
+    assert interest_changes(state, 0.5 * hl, 3.0, hl) == ([], [])  # 3 -> 2.1: above 3/2, kept
+    assert interest_changes(state, 2 * hl, 3.0, hl) == ([], ["TSLA"])  # 3 -> 0.75: dropped
+    assert state.subscribed == []
