@@ -46,6 +46,8 @@ from streams.profiles import (
     split_facets,
     to_profile,
 )
+from streams.broker_health import BrokerHealth
+from streams.replay import bootstrap_of
 from streams.settings import Settings
 from streams.tables import DeliveredTable
 
@@ -141,6 +143,8 @@ class InterestStreamApp:
         self.items.on_recover(self._rebuild_index)
         self._register_agents()
         self.news = NewsPipeline(self)
+        self.broker_health = BrokerHealth(bootstrap_of(s.broker))
+        self.app.timer(s.health_probe_s, name="broker-probe")(self.broker_health.probe)
         from streams.web import register_views
 
         register_views(self)

@@ -33,15 +33,18 @@ def broker_binary() -> str:
 class EmbeddedBroker:
     """Start with ``with EmbeddedBroker() as broker: broker.url`` (a kafka:// URL on loopback)."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1", log_file: Path | None = None,
+                 advertised_port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
+        # Clients are told to connect here (e.g. a TCP proxy in front of the broker); defaults to port.
+        self.advertised_port = advertised_port or self.port
         self.log_file = log_file
         self._proc: subprocess.Popen | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.advertised_port}"
 
     @property
     def url(self) -> str:
@@ -55,10 +58,10 @@ class EmbeddedBroker:
     worker_env = {"INTEREST_STREAM_PRODUCER_MAX_BATCH_BYTES": "1", "INTEREST_STREAM_SESSION_TIMEOUT_S": "6"}
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
-        listener = f"tcp://{self.bootstrap}"
+        listener = f"tcp://{self.host}:{self.port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self._proc = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener],
+            [broker_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", f"tcp://{self.bootstrap}"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -73,7 +76,7 @@ class EmbeddedBroker:
             wait_listening()
         except OSError as exc:
             self.stop()
-            raise BrokerUnavailable(f"broker did not listen on {self.bootstrap} within {timeout_s}s") from exc
+            raise BrokerUnavailable(f"broker did not listen on {self.host}:{self.port} within {timeout_s}s") from exc
         return self
 
     def stop(self) -> None:

@@ -56,7 +56,8 @@ def run_worker(settings: Settings) -> None:
 
     topics, changelogs = app_topics(settings.app_id)
     try:
-        partitions = asyncio.run(ensure_topics(bootstrap_of(settings.broker), topics, settings.partitions, check=changelogs))
+        partitions = asyncio.run(ensure_topics(bootstrap_of(settings.broker), topics, settings.partitions,
+                                                check=changelogs, wait_s=settings.broker_wait_s))
     except TopicLayoutError as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:  # noqa: BLE001 - broker unreachable after retries: say so and stop

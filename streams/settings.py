@@ -73,6 +73,10 @@ class Settings:
     # encoder.batch_size); when idle a batch holds the few events of the last batch_wait_ms.
     batch_max: int = 256
     batch_wait_ms: int = 50
+    # Waiting for the broker at start: retry with backoff this long (0 = until it answers), so a
+    # worker started before its broker comes up instead of crash-looping.
+    broker_wait_s: float = 0.0
+    health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
     max_k: int = 100  # largest k the recommendations API accepts
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
@@ -162,6 +166,8 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PRODUCER_MAX_BATCH_BYTES": ("producer_max_batch_bytes", int),
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
+    "BROKER_WAIT_S": ("broker_wait_s", float),
+    "HEALTH_PROBE_S": ("health_probe_s", float),
     "MAX_K": ("max_k", int),
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
     "MAX_FUTURE_S": ("max_future_s", float),

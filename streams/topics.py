@@ -11,7 +11,7 @@ from typing import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, stop_never, wait_exponential
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,18 @@ async def ensure_topics(
     Topics in ``check`` (e.g. table changelogs, which Faust creates itself with compaction) are
     only compared when they exist, never created here.
 
-    Retries with backoff while the broker is unreachable (up to ``wait_s``). Existing topics win
+    Retries with backoff while the broker is unreachable (up to ``wait_s``; 0 = until it answers,
+    logging each failed try). Existing topics win
     over the setting: their count is returned (and logged) if it differs; topics that disagree
     among themselves raise :class:`TopicLayoutError`.
     """
     names = list(dict.fromkeys(names))
     checked = [n for n in dict.fromkeys(check) if n not in names]
     async for attempt in AsyncRetrying(
-        stop=stop_after_delay(wait_s),
+        stop=stop_after_delay(wait_s) if wait_s > 0 else stop_never,
         wait=wait_exponential(multiplier=0.2, max=5),
         retry=retry_if_exception_type((KafkaConnectionError, OSError)),
+        before_sleep=lambda state: log.warning("broker %s unreachable (%s); retrying", bootstrap, state.outcome.exception()),
         reraise=True,
     ):
         with attempt:

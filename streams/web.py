@@ -27,9 +27,12 @@ def register_views(isa: InterestStreamApp) -> None:
     @app.page("/healthz", name="healthz")
     async def healthz(view: View, request: Request) -> Response:
         ready = isa.app.tables.recovery.completed.is_set() and not isa.app.rebalancing
+        # degraded: the broker does not answer; the worker keeps retrying and resumes by itself.
+        status = "degraded" if not isa.broker_health.reachable else "ok" if ready else "starting"
         return view.json(
             {
-                "status": "ok" if ready else "starting",
+                "status": status,
+                "broker": isa.broker_health.to_dict(),
                 "uptime_s": round(time.time() - isa.started_at, 3),
                 "items_indexed": len(isa.index),
                 "users": len(isa.users),

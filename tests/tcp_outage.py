@@ -1,0 +1,66 @@
+"""A TCP proxy in front of the broker that can drop every connection and refuse new ones: a real
+network outage for the worker, without restarting the broker (the bundled broker keeps its data
+in memory only, so restarting it is not an outage but a wipe). A fault injector, named so."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+
+class OutageProxy:
+    def __init__(self, listen_port: int, target_port: int, host: str = "127.0.0.1") -> None:
+        self.host, self.listen_port, self.target_port = host, listen_port, target_port
+        self.loop = asyncio.new_event_loop()
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def _call(self, coro) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def up(self) -> None:
+        """Accept and forward connections."""
+        self._call(self._up())
+
+    def down(self) -> None:
+        """Close every open connection and stop listening (clients get 'connection refused')."""
+        self._call(self._down())
+
+    async def _up(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._handle, self.host, self.listen_port, reuse_address=True)
+
+    async def _down(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            broker_r, broker_w = await asyncio.open_connection(self.host, self.target_port)
+        except OSError:
+            client_w.transport.abort()
+            return
+        self._writers |= {client_w, broker_w}
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                writer.transport.abort()
+                self._writers.discard(writer)
+
+        await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
+
+    def close(self) -> None:
+        self.down()
+        self.loop.call_soon_threadsafe(self.loop.stop)
