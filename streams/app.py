@@ -30,6 +30,7 @@ from schemas import (
     ItemEvent,
     decode_event,
     dump_json,
+    load_json,
     pack_vector,
     unpack_vector,
 )
@@ -128,6 +129,8 @@ class InterestStreamApp:
             autodiscover=False,
             consumer_auto_offset_reset="earliest",
             Table=DeliveredTable,
+            table_standby_replicas=s.standby_replicas,
+            canonical_url=s.canonical_url or f"http://{s.web_host}:{s.web_port}",
         )
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.user_topic = self.app.topic(*USER_TOPICS, **raw)
@@ -139,8 +142,15 @@ class InterestStreamApp:
         # Plain JSON documents (no Faust model type: recovery decodes them without one).
         state_schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
         self.users = self.app.Table(TABLES[0], schema=state_schema)
-        self.items = self.app.Table(TABLES[1], schema=state_schema)
+        # Every worker's FAISS index holds the whole catalogue: its own items partitions come from
+        # the item agent (and the rebuild after recovery), the others from their changelogs, which
+        # Faust reads as standby replicas (table_standby_replicas; enough for N workers when N - 1).
+        self.items = self.app.Table(TABLES[1], schema=state_schema, on_changelog_event=self._on_item_changelog)
         self.items.on_recover(self._rebuild_index)
+        self._item_changes: dict[str, dict[str, Any] | None] = {}
+        self.app.timer(0.5, name="item-index-sync")(self._apply_item_changes)
+        # API requests about a user go to the worker that owns the user's partition.
+        self.route_topic = self.app.topic(next(iter(USER_TOPICS)), **raw)
         self._register_agents()
         self.news = NewsPipeline(self)
         self.broker_health = BrokerHealth(bootstrap_of(s.broker))
@@ -283,15 +293,29 @@ class InterestStreamApp:
 
     async def _rebuild_index(self) -> None:
         """After the items table is restored from its changelog, rebuild FAISS from it (no re-encoding)."""
-        ids, rows, metas = [], [], []
-        for item_id, value in self.items.items():
-            ids.append(item_id)
-            rows.append(unpack_vector(value["vector"]))
-            metas.append({"title": value.get("title", ""), "category": value.get("category", "")})
-        if ids:
-            self.index.upsert(ids, split_facets(np.stack(rows), self.encoder.layout), metas)
+        count = self._index_items(list(self.items.items()))
         self.stats["recovered_after_s"] = round(time.time() - self.started_at, 3)
-        log.info("item index rebuilt from the items table: %d items", len(ids))
+        log.info("item index rebuilt from the items table: %d items", count)
+
+    async def _on_item_changelog(self, event: EventT) -> None:
+        """An items changelog record read by this worker (a standby partition, or recovery)."""
+        msg = event.message
+        self._item_changes[load_json(msg.key)] = load_json(msg.value) if msg.value else None
+
+    async def _apply_item_changes(self) -> None:
+        changes, self._item_changes = self._item_changes, {}
+        if changes:
+            self._index_items(list(changes.items()))
+
+    def _index_items(self, rows: list[tuple[str, dict[str, Any] | None]]) -> int:
+        """Upsert (value) or delete (None) items in the FAISS index, in one batch each."""
+        upserts = [(i, v) for i, v in rows if v is not None]
+        if upserts:
+            vectors = np.stack([unpack_vector(v["vector"]) for _, v in upserts])
+            metas = [{"title": v.get("title", ""), "category": v.get("category", "")} for _, v in upserts]
+            self.index.upsert([i for i, _ in upserts], split_facets(vectors, self.encoder.layout), metas)
+        self.index.delete(i for i, v in rows if v is None)
+        return len(upserts)
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _decode_or_dead_letter(self, event: EventT, kind: str) -> Any:

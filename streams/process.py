@@ -27,7 +27,11 @@ def get_json(url: str, timeout: float = 5.0, method: str = "GET", headers: dict[
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, orjson.loads(resp.read())
     except urllib.error.HTTPError as err:
-        return err.code, orjson.loads(err.read() or b"null")
+        body = err.read()
+        try:
+            return err.code, orjson.loads(body or b"null")
+        except orjson.JSONDecodeError:  # e.g. a plain-text 503 from a proxy or the router
+            return err.code, {"error": body.decode("utf-8", "replace")}
 
 
 class WorkerProcess:

@@ -54,6 +54,10 @@ class Settings:
     broker: str = "kafka://127.0.0.1:9092"
     app_id: str = "interest-stream"
     web_host: str = "127.0.0.1"
+    # The URL other workers use to reach this one's API (requests about a user are forwarded to
+    # the worker owning the user's partition); empty = http://web_host:web_port.
+    canonical_url: str = ""
+    standby_replicas: int = 1  # standby copies of each table partition (and of the item index)
     web_port: int = 6066
     data_dir: str = "./.interest-stream"  # Faust's local state folder
     # Faust table store. "memory://" rebuilds every table from its changelog at start;
@@ -158,6 +162,8 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BROKER": ("broker", str),
     "APP_ID": ("app_id", str),
     "WEB_HOST": ("web_host", str),
+    "CANONICAL_URL": ("canonical_url", str),
+    "STANDBY_REPLICAS": ("standby_replicas", int),
     "WEB_PORT": ("web_port", int),
     "DATA_DIR": ("data_dir", str),
     "STORE": ("store", str),

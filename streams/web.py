@@ -45,8 +45,11 @@ def register_views(isa: InterestStreamApp) -> None:
             }
         )
 
+    # Requests about a user are answered by the worker owning the user's partition (Faust routes
+    # them there); 503 while partitions are being reassigned.
     @app.page("/users/{user_id}/profile", name="profile")
     class Profile(View):
+        @app.topic_route(isa.route_topic, match_info="user_id")
         async def get(self, request: Request, user_id: str) -> Response:
             if len(user_id) > MAX_ID_LEN:
                 return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
@@ -121,6 +124,7 @@ def register_views(isa: InterestStreamApp) -> None:
         return view.json(summary)
 
     @app.page("/users/{user_id}/recommendations", name="recommendations")
+    @app.topic_route(isa.route_topic, match_info="user_id")
     async def recommendations(view: View, request: Request, user_id: str) -> Response:
         if len(user_id) > MAX_ID_LEN:
             return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")

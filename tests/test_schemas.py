@@ -7,7 +7,7 @@ import math
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from schemas import (
     ClickEvent,
@@ -117,8 +117,11 @@ json_values = (
 )
 
 
-@given(st.sampled_from(["search", "click", "review", "item"]), st.dictionaries(
-    st.sampled_from(["event_id", "user_id", "item_id", "query", "text", "rating", "ts", "op", "title", "dwell_s"]),
+# Generation of nested JSON is slow on a loaded 2-core machine; the health check is about speed only.
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["search", "click", "review", "item", "news", "watchlist"]), st.dictionaries(
+    st.sampled_from(["event_id", "user_id", "item_id", "query", "text", "rating", "ts", "op", "title", "dwell_s",
+                     "headline", "body", "source", "tickers", "entity"]),
     json_values,
 ))
 def test_arbitrary_json_objects_either_decode_or_raise_invalid_event(kind, obj):

@@ -1,0 +1,79 @@
+"""Two workers share the stream; one is killed with SIGKILL. The survivor must take over its
+partitions, restore their state from the changelogs and finish the stream: every user's state
+equals the offline computation (counts exactly, vectors within 1e-5). While both run, either
+worker's API answers for any user (requests are routed to the partition's owner), and each
+worker's item index holds the whole catalogue."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from streams.process import WorkerProcess, get_json
+from streams.profiles import unit_facets
+from tests.kafka_helpers import produce
+from tests.test_crash import all_profiles, make_stream, offline_states
+import tests.test_crash as crash
+
+pytestmark = pytest.mark.integration
+EVENTS = 20_000
+
+
+def test_killed_workers_partitions_move_to_the_survivor_with_their_state(broker, tmp_path, encoder, monkeypatch):
+    monkeypatch.setattr(crash, "EVENTS", EVENTS)
+    rng = random.Random(5)
+    items, queries, events = make_stream(rng)
+    app_id = f"rebal-{uuid.uuid4().hex[:6]}"
+    env = {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20"}
+    produce(broker.url, items)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = WorkerProcess(broker.url, tmp_path / "a", app_id, env)
+    b = WorkerProcess(broker.url, tmp_path / "b", app_id, env)
+    try:
+        for w in (a, b):
+            w.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == len(items), 240,
+                         "both workers with the whole catalogue")
+        produce(broker.url, events[:2000])
+        users = sorted({e["user_id"] for e in events[:2000]})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pa, pb = all_profiles(a.base, users), all_profiles(b.base, users)
+            if sum(sum(p["event_counts"].values()) for p in pa.values()) >= 2000:
+                break
+            time.sleep(1)
+        assert pa == pb and len(pa) == len(users), "both APIs answer for every user (routed to the owner)"
+        applied = {name: w.health()["events_applied"] for name, w in (("a", a), ("b", b))}
+        assert all(n > 0 for n in applied.values()), f"one worker got no partitions: {applied}"
+
+        produce(broker.url, events[2000:])
+        time.sleep(rng.uniform(2, 4))
+        b.kill()
+        expected = offline_states(encoder, items, queries, events)
+        users = sorted(expected)
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            profiles = all_profiles(a.base, users)
+            if sum(sum(p["event_counts"].values()) for p in profiles.values()) >= EVENTS:
+                break
+            time.sleep(2)
+        else:
+            pytest.fail(f"the survivor stopped short of {EVENTS} events; see {a.log_path}")
+        time.sleep(3)
+        profiles = all_profiles(a.base, users)
+        health = a.health()
+        print(f"rebalance: {EVENTS} events, survivor applied {health['events_applied']}, "
+              f"skipped {health['redelivered_skipped']} redelivered")
+        layout = encoder.layout
+        for user in users:
+            assert profiles[user]["event_counts"] == expected[user].counts, user
+            want = unit_facets(expected[user], layout)
+            for facet, vec in profiles[user]["z"].items():
+                np.testing.assert_allclose(vec, want[facet], atol=1e-5, err_msg=f"{user} {facet}")
+    finally:
+        a.stop()
+        b.stop()
