@@ -31,6 +31,12 @@ class Hit:
     score: float
     facet_scores: dict[str, float]
     meta: dict[str, str] = field(default_factory=dict)
+    # Each facet's part of the score (facet weight x cosine): what the match rests on.
+    contributions: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def matched_by(self) -> str:
+        return max(self.contributions, key=self.contributions.__getitem__) if self.contributions else ""
 
 
 class ItemIndex:
@@ -218,7 +224,8 @@ class ItemIndex:
                         continue
                     item = self.unpack(self._cpu.reconstruct(int(fid)))
                     per_facet = {f: float(item[f][0] @ normed[qi][f]) for f in self.layout}
-                    hits.append(Hit(name, float(score), per_facet, dict(self._meta.get(name, {}))))
+                    parts = {f: self.config.facet_weights[f] * c for f, c in per_facet.items()}
+                    hits.append(Hit(name, float(score), per_facet, dict(self._meta.get(name, {})), parts))
                     if len(hits) == k:
                         break
                 results.append(hits)

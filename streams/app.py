@@ -35,6 +35,7 @@ from schemas import (
     unpack_vector,
 )
 from streams.decay import InterestState
+from streams.drift import DriftMonitor
 from streams.news import NEWS_TABLES, NEWS_TOPICS, NewsPipeline, watcher_record
 from streams.profiles import (
     Outcome,
@@ -153,6 +154,7 @@ class InterestStreamApp:
         self.route_topic = self.app.topic(next(iter(USER_TOPICS)), **raw)
         self._register_agents()
         self.news = NewsPipeline(self)
+        self.drift = DriftMonitor(self.encoder.layout, s.drift_window)
         self.broker_health = BrokerHealth(bootstrap_of(s.broker))
         self.app.timer(s.health_probe_s, name="broker-probe")(self.broker_health.probe)
         from streams.web import register_views
@@ -228,12 +230,13 @@ class InterestStreamApp:
                 z = join_facets(vectors.row(next(text_rows)), layout)
             state = self._batch_state(states, event, record.user_id)
             msg = event.message
-            outcome = apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset))
+            outcome = apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset), layout)
             if outcome is not Outcome.APPLIED:
                 self.stats[f"{outcome.value}_skipped"] += 1
                 continue
             states[record.user_id], last_event[record.user_id] = state, event
             self.stats["events_applied"] += 1
+            self.drift.observe(self._drift_labels(z, layout))
             if record.kind != "click":  # entities a user searches for or writes about
                 text = record.query if record.kind == "search" else record.text
                 state.note_entities(self.news.entity_table.find(text), self.settings.decay.event_weights[record.kind],
@@ -334,6 +337,20 @@ class InterestStreamApp:
         if msg.topic in USER_TOPICS:
             self.stats["user_events_dead_lettered"] += 1
         log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+
+    def _drift_labels(self, z: np.ndarray, layout: dict[str, int]) -> dict[str, str]:
+        """One event's reading per facet, for the drift monitor: sentiment class, leading catalogue
+        category (or "uncategorised"), formality band."""
+        facets = split_facets(z, layout)
+        sentiment = self.encoder.describe({"sentiment": facets["sentiment"]})["sentiment"]
+        shares = self.index.category_shares(facets["topic"], top=1)
+        style = self.encoder.describe({"style": facets["style"]})["style"]
+        formality = style.get("formality", 0.0)
+        return {
+            "sentiment": max(("negative", "neutral", "positive"), key=sentiment.__getitem__),
+            "topic": shares[0][0] if shares else "uncategorised",
+            "style": "formal" if formality > 0.2 else "casual" if formality < -0.2 else "neutral",
+        }
 
     def _batch_state(self, states: dict[str, InterestState | None], event: EventT, user_id: str) -> InterestState:
         """The user's state as of this point in the micro-batch (a forget earlier in it: a new one)."""

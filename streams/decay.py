@@ -40,6 +40,9 @@ class InterestState:
     entities_t_ref: float = 0.0
     follows: list[str] = field(default_factory=list)
     subscribed: list[str] = field(default_factory=list)
+    # The user's last few applied events and how far each moved each facet of Z (1 - cosine
+    # between the facet before and after it), for explanations.
+    movers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -120,6 +123,7 @@ class InterestState:
             "entities_t_ref": self.entities_t_ref,
             "follows": self.follows,
             "subscribed": self.subscribed,
+            "movers": self.movers,
         }
 
     @classmethod
@@ -138,4 +142,5 @@ class InterestState:
             entities_t_ref=float(data.get("entities_t_ref", 0.0)),
             follows=list(data.get("follows", [])),
             subscribed=list(data.get("subscribed", [])),
+            movers=list(data.get("movers", [])),
         )

@@ -29,6 +29,31 @@ def join_facets(facets: Mapping[str, np.ndarray], layout: Mapping[str, int]) -> 
 
 
 RECENT_EVENT_IDS = 100  # per user: how far back a re-sent event id is recognised
+RECENT_MOVERS = 20  # per user: recent events kept with how much they moved each facet
+
+
+def facet_movement(before: np.ndarray | None, after: np.ndarray, layout: Mapping[str, int]) -> dict[str, float]:
+    """Per facet, 1 - cosine between the average before and after an event (0 = unmoved, 1 = the
+    first event, up to 2 = reversed)."""
+    if before is None:
+        return {name: 1.0 for name in layout}
+    b, a = split_facets(before, layout), split_facets(after, layout)
+    out = {}
+    for name in layout:
+        nb, na = float(np.linalg.norm(b[name])), float(np.linalg.norm(a[name]))
+        cos = float(b[name] @ a[name]) / (nb * na) if nb > 1e-12 and na > 1e-12 else 0.0
+        out[name] = round(1.0 - cos, 6)
+    return out
+
+
+def top_movers(state: InterestState, per_facet: int = 3) -> dict[str, list[dict[str, object]]]:
+    """For each facet, the recent events that moved it most (largest first)."""
+    facets = state.movers[-1]["moved"].keys() if state.movers else []
+    return {
+        f: [{"event_id": m["event_id"], "kind": m["kind"], "ts": m["ts"], "moved": m["moved"][f]}
+            for m in sorted(state.movers, key=lambda m: -m["moved"][f])[:per_facet]]
+        for f in facets
+    }
 
 
 class Outcome(enum.Enum):
@@ -55,6 +80,7 @@ def apply_event(
     z: np.ndarray,
     settings: Settings,
     source: tuple[str, int, int] | None = None,
+    layout: Mapping[str, int] | None = None,
 ) -> Outcome:
     """Fold one valid user event with its facet vector (concatenated) into the user's state.
 
@@ -71,7 +97,12 @@ def apply_event(
         return Outcome.DUPLICATE
     state.recent_event_ids.append(event.event_id)
     del state.recent_event_ids[:-RECENT_EVENT_IDS]
+    before = state.mean() if layout is not None and not state.empty else None
     state.add(z, settings.decay.event_weights[event.kind], event.ts, settings.decay.half_life_s)
+    if layout is not None:
+        state.movers.append({"event_id": event.event_id, "kind": event.kind, "ts": event.ts,
+                             "moved": facet_movement(before, state.mean(), layout)})
+        del state.movers[:-RECENT_MOVERS]
     state.counts[event.kind] = state.counts.get(event.kind, 0) + 1
     if isinstance(event, (ClickEvent, ReviewEvent)):
         state.remember_item(event.item_id, settings.seen_items_max)
@@ -121,7 +152,7 @@ def to_profile(
     settings: Settings,
 ) -> UserProfile:
     z = unit_facets(state, layout) if not state.empty else {}
-    summary = {**summary, "entities": {
+    summary = {**summary, "moved_by": top_movers(state), "entities": {
         "follows": list(state.follows),
         "reads_about": {e: round(w, 3) for e, w in state.entity_weights(state.updated_at, settings.decay.half_life_s).items()},
     }}

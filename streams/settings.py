@@ -81,6 +81,7 @@ class Settings:
     # worker started before its broker comes up instead of crash-looping.
     broker_wait_s: float = 0.0
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
+    drift_window: int = 500  # events per drift window (reference = the first, current = the last)
     max_k: int = 100  # largest k the recommendations API accepts
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
@@ -174,6 +175,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "BROKER_WAIT_S": ("broker_wait_s", float),
     "HEALTH_PROBE_S": ("health_probe_s", float),
+    "DRIFT_WINDOW": ("drift_window", int),
     "MAX_K": ("max_k", int),
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
     "MAX_FUTURE_S": ("max_future_s", float),

@@ -101,6 +101,11 @@ def register_views(isa: InterestStreamApp) -> None:
                 await isa.watchlist_topic.send(key=user_id.encode(), value=dump_json(event))
             return self.json({"user_id": user_id, "queued": [{"op": o, "entity": e} for o, e in changes]}, status=202)
 
+    @app.page("/drift", name="drift")
+    async def drift(view: View, request: Request) -> Response:
+        """Per facet: PSI between this worker's first and last `drift_window` events, and both mixes."""
+        return view.json({"window": isa.drift.window, "facets": isa.drift.report()})
+
     @app.page("/alerts", name="alerts")
     async def alerts(view: View, request: Request) -> Response:
         """?entity=TICKER&since=epoch seconds (event time); newest last."""
@@ -148,6 +153,8 @@ def register_views(isa: InterestStreamApp) -> None:
                 "item_id": h.item_id,
                 "score": round(h.score, 6),
                 "facet_scores": {f: round(s, 6) for f, s in h.facet_scores.items()},
+                "contributions": {f: round(c, 6) for f, c in h.contributions.items()},
+                "matched_by": h.matched_by,
                 **h.meta,
             }
             for h in hits

@@ -66,6 +66,8 @@ def test_search_matches_brute_force_after_any_upserts_and_deletes(operations, se
     for hit, (_, score) in zip(hits, expected):
         assert hit.score == pytest.approx(score, abs=1e-5)
         assert hit.score == pytest.approx(sum(WEIGHTS[f] * hit.facet_scores[f] for f in LAYOUT), abs=1e-5)
+        assert hit.score == pytest.approx(sum(hit.contributions.values()), abs=1e-5)
+        assert hit.contributions[hit.matched_by] == max(hit.contributions.values())
 
 
 def test_stored_vectors_come_back_for_clicks():

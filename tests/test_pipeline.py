@@ -85,7 +85,8 @@ def run(broker, tmp_path_factory):
     workdir = Path(tmp_path_factory.mktemp("worker"))
     Run.workdir = workdir
     produce(broker.url, items() + [ev("item", item_id="bad", title="", ts=NOW)])
-    Run.worker = WorkerProcess(broker.url, workdir, Run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN})
+    Run.worker = WorkerProcess(broker.url, workdir, Run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN,
+                                                                 "INTEREST_STREAM_DRIFT_WINDOW": "8"})
     Run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 15, 180, "catalogue indexed")
     produce(broker.url, PHASE1 + BAD)
     Run.worker.wait_processed(len(PHASE1) + len(BAD))
@@ -164,6 +165,28 @@ def test_changelog_records_stay_in_the_source_partition(run, broker):
     for record in changelog:
         user = orjson.loads(record.key)  # Faust writes table keys as JSON strings
         assert record.partition == source[user], user
+
+
+def test_drift_rises_when_the_topic_mix_switches_and_profiles_explain_themselves(run, broker):
+    _, before = get_json(f"{run.worker.base}/drift")
+    assert before["window"] == 8 and before["facets"]["topic"]["psi"] < 0.25  # still the first mix
+    cooks = [ev("search", user_id=f"cook{i}", query=q, ts=NOW + DAY)
+             for i, q in enumerate(["cast iron skillet", "dutch oven recipes", "chef's knife sharpening",
+                                    "espresso machine", "fresh pasta maker", "cast iron care"] * 2)]
+    start = run.worker.health()
+    produce(broker.url, cooks)
+    run.worker.wait_processed(start["events_applied"] + start["user_events_dead_lettered"] + len(cooks))
+    _, after = get_json(f"{run.worker.base}/drift")
+    topic = after["facets"]["topic"]
+    assert topic["psi"] > 0.25 and max(topic["current"], key=topic["current"].get) == "cooking", topic
+    assert "cooking" not in topic["reference"]
+    # Explanations: the runner's profile names the events that moved each facet most.
+    _, runner = get_json(f"{run.worker.base}/users/runner/profile")
+    moved = runner["summary"]["moved_by"]
+    assert set(moved) == {"sentiment", "topic", "style"} and all(1 <= len(v) <= 3 for v in moved.values())
+    assert moved["topic"][0]["moved"] == 1.0  # the first event made the facet
+    top = recs(run, "runner")[0]
+    assert top["matched_by"] == "topic" and set(top["contributions"]) == {"sentiment", "topic", "style"}
 
 
 def test_restart_restores_state_and_catches_up_in_micro_batches(run, broker):

@@ -92,3 +92,23 @@ def test_interest_subscriptions_follow_the_users_own_events_with_hysteresis():
     assert interest_changes(state, 0.5 * hl, 3.0, hl) == ([], [])  # 3 -> 2.1: above 3/2, kept
     assert interest_changes(state, 2 * hl, 3.0, hl) == ([], ["TSLA"])  # 3 -> 0.75: dropped
     assert state.subscribed == []
+
+
+def test_profile_explains_which_recent_events_moved_each_facet():
+    from streams.profiles import top_movers
+
+    state, settings = InterestState(), Settings()
+    same_a, same_b = [1.0, 0.0], [1.0, 0.0, 0.0]
+    events = [
+        (SearchEvent("e1", "u", "x", 100.0), np.array(same_a + same_b)),
+        (SearchEvent("e2", "u", "x", 101.0), np.array(same_a + same_b)),  # moves nothing
+        (SearchEvent("e3", "u", "x", 102.0), np.array(same_a + [0.0, 1.0, 0.0])),  # turns facet b only
+    ]
+    for event, z in events:
+        assert apply_event(state, event, z, settings, layout=LAYOUT) is Outcome.APPLIED
+    moved = {m["event_id"]: m["moved"] for m in state.movers}
+    assert moved["e1"] == {"a": 1.0, "b": 1.0}  # the first event makes the facet
+    assert moved["e2"] == {"a": 0.0, "b": 0.0}
+    assert moved["e3"]["a"] == 0.0 and moved["e3"]["b"] > 0.1
+    top = top_movers(state, per_facet=2)
+    assert [m["event_id"] for m in top["b"]] == ["e1", "e3"]
