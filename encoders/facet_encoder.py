@@ -76,7 +76,9 @@ class FacetEncoder:
         self.embedding_dim = int(self.model.config.hidden_size)
         self.forward_passes = 0  # counted so tests and benchmarks can see batching happen
         self.cache_hits = 0
-        self._cache: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()  # text -> facet rows, LRU
+        # text -> (facet rows, embedding, sentiment head version), LRU; a row made by an older
+        # version of the learning sentiment head is recomputed from the cached embedding.
+        self._cache: OrderedDict[str, tuple[dict[str, np.ndarray], np.ndarray, int]] = OrderedDict()
         self.heads: dict[str, FacetHead] = {
             "sentiment": SentimentHead(self.embed),
             "topic": TopicHead(self.embedding_dim),
@@ -117,22 +119,36 @@ class FacetEncoder:
         """Texts -> facet vectors. Identical texts in a batch, and texts still in the LRU cache of
         recent ones, cost no forward pass."""
         unique = list(dict.fromkeys(texts))
-        cached = {t: self._cache[t] for t in unique if t in self._cache}
+        sentiment = self.heads["sentiment"]
+        version = sentiment.version
+        cached = [t for t in unique if t in self._cache]
+        rows_of: dict[str, dict[str, np.ndarray]] = {}
+        stale = [t for t in cached if self._cache[t][2] != version]
+        if stale:
+            stale_rows = sentiment(np.stack([self._cache[t][1] for t in stale]), stale)
+            for t, row in zip(stale, stale_rows):
+                rows, emb, _ = self._cache[t]
+                self._cache[t] = ({**rows, "sentiment": row}, emb, version)
         for t in cached:
             self._cache.move_to_end(t)
-        self.cache_hits += sum(1 for t in texts if t in cached)
-        fresh = [t for t in unique if t not in cached]
+            rows_of[t] = self._cache[t][0]
+        self.cache_hits += sum(1 for t in texts if t in rows_of)
+        fresh = [t for t in unique if t not in rows_of]
         embeddings = self.embed(fresh)
         fresh_rows = {name: head(embeddings, fresh) for name, head in self.heads.items()}
-        rows_of: dict[str, dict[str, np.ndarray]] = dict(cached)
         for i, t in enumerate(fresh):
             rows_of[t] = {name: rows[i] for name, rows in fresh_rows.items()}
             if self.config.cache_size > 0:
-                self._cache[t] = rows_of[t]
+                self._cache[t] = (rows_of[t], embeddings[i], version)
         while len(self._cache) > self.config.cache_size:
             self._cache.popitem(last=False)
         facets = {name: np.stack([rows_of[t][name] for t in texts]) for name in self.heads}
         return FacetVectors(facets)
+
+    def learn_sentiment(self, texts: Sequence[str], topic_rows: np.ndarray, ratings: Sequence[int]) -> bool:
+        """Online update of the sentiment head from rated texts. ``topic_rows`` are the texts'
+        topic facet rows, which are their unit embeddings (no second forward pass)."""
+        return self.heads["sentiment"].learn(np.asarray(topic_rows), texts, ratings)
 
     def describe(self, z: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
         """Named, human-readable readings of (possibly averaged) facet vectors."""

@@ -14,6 +14,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from encoders.anchors import FORMALITY_ANCHORS, SENTIMENT_ANCHORS
+from encoders.online_sentiment import OnlineSentiment, rating_label
 
 FACET_NAMES = ("sentiment", "topic", "style")
 
@@ -60,6 +61,8 @@ class SentimentHead:
     - p_prototype is a softmax over the cosine of the text's embedding to the *centred* centroids
       of each class's anchor sentences (encoders/anchors.py). Centring removes what all anchors
       share (e.g. "this is a product review"), leaving the polar direction the encoder sees.
+      That softmax is a linear layer (encoders/online_sentiment.py) that starts as the prototype
+      classifier and learns online from labelled text (review ratings), guarded by held-back data.
     """
 
     name = "sentiment"
@@ -74,14 +77,21 @@ class SentimentHead:
         self.lexicon = SentimentIntensityAnalyzer()
         centroids = np.stack([embed(SENTIMENT_ANCHORS[label]).mean(axis=0) for label in self.labels])
         self.centroids = l2_normalise(centroids - centroids.mean(axis=0)).astype(np.float32)
+        self.online = OnlineSentiment(temperature * self.centroids, lexicon_weight)
+
+    @property
+    def version(self) -> int:
+        return self.online.version
+
+    def lexicon_probs(self, texts: Sequence[str]) -> np.ndarray:
+        return np.array([self._lexicon_probs(t) for t in texts], dtype=np.float64).reshape(len(texts), 3)
 
     def probabilities(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        logits = self.temperature * (embeddings @ self.centroids.T)
-        logits -= logits.max(axis=1, keepdims=True)
-        proto = np.exp(logits)
-        proto /= proto.sum(axis=1, keepdims=True)
-        lex = np.array([self._lexicon_probs(t) for t in texts], dtype=np.float32).reshape(len(texts), 3)
-        return self.lexicon_weight * lex + (1.0 - self.lexicon_weight) * proto
+        return self.online.probs(embeddings, self.lexicon_probs(texts))
+
+    def learn(self, embeddings: np.ndarray, texts: Sequence[str], ratings: Sequence[int]) -> bool:
+        """Online update from rated texts (1-2 negative, 3 neutral, 4-5 positive); True if kept."""
+        return self.online.learn(embeddings, self.lexicon_probs(texts), [rating_label(r) for r in ratings])
 
     def _lexicon_probs(self, text: str) -> tuple[float, float, float]:
         scores = self.lexicon.polarity_scores(text)

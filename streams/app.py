@@ -26,6 +26,7 @@ from schemas import (
     DeadLetter,
     ForgetEvent,
     InvalidEvent,
+    ReviewEvent,
     WatchlistEvent,
     ItemEvent,
     decode_event,
@@ -61,7 +62,7 @@ USER_TOPICS = {"searches": "search", "clicks": "click", "reviews": "review", "fo
 ITEMS_TOPIC = "items"
 PROFILES_TOPIC = "profiles"
 DEAD_LETTER_TOPIC = "dead-letters"
-TABLES = ("users", "items")
+TABLES = ("users", "items", "heads")
 
 
 def app_topics(app_id: str) -> tuple[list[str], list[str]]:
@@ -148,6 +149,9 @@ class InterestStreamApp:
         # Faust reads as standby replicas (table_standby_replicas; enough for N workers when N - 1).
         self.items = self.app.Table(TABLES[1], schema=state_schema, on_changelog_event=self._on_item_changelog)
         self.items.on_recover(self._rebuild_index)
+        # Learned head weights (the sentiment head learns from review ratings), restored at start.
+        self.heads = self.app.Table(TABLES[2], schema=state_schema)
+        self.heads.on_recover(self._restore_heads)
         self._item_changes: dict[str, dict[str, Any] | None] = {}
         self.app.timer(0.5, name="item-index-sync")(self._apply_item_changes)
         # API requests about a user go to the worker that owns the user's partition.
@@ -203,6 +207,7 @@ class InterestStreamApp:
         texts = [r.query if r.kind == "search" else r.text for _, r in decoded if r.kind in ("search", "review")]
         vectors = await self.encode(texts)  # one forward pass for the whole micro-batch
         text_rows = iter(range(len(texts)))
+        rated: list[tuple[EventT, str, int, int]] = []  # applied reviews: (event, text, row, rating)
         layout = self.encoder.layout
         states: dict[str, InterestState | None] = {}  # None: forgotten in this batch
         last_event: dict[str, EventT] = {}
@@ -227,7 +232,8 @@ class InterestStreamApp:
                     await self.dead_letter(event, f"click on unknown item_id {record.item_id!r}")
                     continue
             else:
-                z = join_facets(vectors.row(next(text_rows)), layout)
+                row = next(text_rows)
+                z = join_facets(vectors.row(row), layout)
             state = self._batch_state(states, event, record.user_id)
             msg = event.message
             outcome = apply_event(state, record, z, self.settings, (msg.topic, msg.partition, msg.offset), layout)
@@ -236,6 +242,8 @@ class InterestStreamApp:
                 continue
             states[record.user_id], last_event[record.user_id] = state, event
             self.stats["events_applied"] += 1
+            if isinstance(record, ReviewEvent):
+                rated.append((event, record.text, row, record.rating))
             self.drift.observe(self._drift_labels(z, layout))
             if record.kind != "click":  # entities a user searches for or writes about
                 text = record.query if record.kind == "search" else record.text
@@ -259,6 +267,8 @@ class InterestStreamApp:
                 continue
             profile = self.profile_of(user_id, state)
             await self.profiles_topic.send(key=user_id.encode(), value=dump_json(profile.to_dict()))
+        if rated:
+            await self._learn_sentiment(rated, vectors)
         for key, value in watcher_updates:
             await self.news.watchers_topic.send(key=key, value=value)
         await self.users.delivered()  # before Faust may commit this batch's offsets
@@ -299,6 +309,23 @@ class InterestStreamApp:
         count = self._index_items(list(self.items.items()))
         self.stats["recovered_after_s"] = round(time.time() - self.started_at, 3)
         log.info("item index rebuilt from the items table: %d items", count)
+
+    async def _learn_sentiment(self, rated: list[tuple[EventT, str, int, int]], vectors: FacetVectors) -> None:
+        """Review ratings are labels for the sentiment head; a kept update is stored as a new version."""
+        rows = vectors.facets["topic"][[r for _, _, r, _ in rated]]
+        loop = asyncio.get_running_loop()
+        changed = await loop.run_in_executor(  # the encode thread: never mid-way through an encode
+            self._encode_pool, self.encoder.learn_sentiment, [t for _, t, _, _ in rated], rows, [r for *_, r in rated])
+        if changed:
+            with event_context(rated[-1][0]):
+                self.heads["sentiment"] = self.encoder.heads["sentiment"].online.to_dict()
+            await self.heads.delivered()
+
+    async def _restore_heads(self) -> None:
+        stored = self.heads.get("sentiment")
+        if stored:
+            self.encoder.heads["sentiment"].online.load(stored)
+            log.info("sentiment head restored at version %d", stored["version"])
 
     async def _on_item_changelog(self, event: EventT) -> None:
         """An items changelog record read by this worker (a standby partition, or recovery)."""

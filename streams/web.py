@@ -41,6 +41,7 @@ def register_views(isa: InterestStreamApp) -> None:
                 "index_on_gpu": isa.index.use_gpu,
                 "encoder_forward_passes": isa.encoder.forward_passes,
                 "encoder_cache_hits": isa.encoder.cache_hits,
+                "sentiment_head": isa.encoder.heads["sentiment"].online.status(),
                 **isa.stats,
             }
         )
