@@ -6,8 +6,8 @@ W starts as ``temperature * centred anchor centroids`` and b as 0, i.e. exactly 
 classifier the head had before any learning. Each update is one gradient step of the mixture's
 cross-entropy on the labelled batch: for W and b (pulled back toward the start, L2 ``anchor``; step
 bounded by ``lr`` and a clipped gradient norm) and for the lexicon weight itself (kept within
-[0.05, 0.95]), so where the stream's labels show the lexicon is blind (wear-and-tear complaints
-read as neutral) the learned part gets more say. Every ``holdout_every``-th labelled example is held
+[0.2, 0.95], so the lexicon keeps a say): where the stream's labels show the lexicon is blind
+(wear-and-tear complaints read as neutral) the learned part gets more weight. Every ``holdout_every``-th labelled example is held
 back instead of trained on; an update is kept only if the held-back loss of the *whole* head does
 not get worse, otherwise it is dropped (counted as rejected). Each kept update bumps ``version``.
 """
@@ -107,7 +107,7 @@ class OnlineSentiment:
         norm = float(np.sqrt((grad_w**2).sum() + (grad_b**2).sum()))
         scale = self.config.lr * min(1.0, self.config.max_grad_norm / max(norm, 1e-12))
         w, b = self.w - scale * grad_w, self.b - scale * grad_b
-        new_lam = float(np.clip(lam - self.config.lr_lexicon_weight * np.clip(grad_lam, -1, 1), 0.05, 0.95))
+        new_lam = float(np.clip(lam - self.config.lr_lexicon_weight * np.clip(grad_lam, -1, 1), 0.2, 0.95))
         before, after = self.holdout_loss(), self.holdout_loss(w, b, new_lam)
         if after is not None and before is not None and after > before + self.config.tolerance:
             self.rejected += 1
