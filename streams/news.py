@@ -25,7 +25,7 @@ from faust.windows import HoppingWindow
 
 from encoders.entities import EntityTable
 from encoders.finance import FinanceSentiment
-from schemas import InvalidEvent, NewsEvent, dump_json, load_json
+from schemas import NewsEvent, dump_json, load_json
 from streams.alert_rules import EntityState, Mention, WindowStats, add_to_window, observe
 
 if TYPE_CHECKING:
@@ -221,4 +221,4 @@ def watcher_record(user_id: str, entity: str, op: str, source: str) -> tuple[byt
     return entity.encode(), dump_json({"user_id": user_id, "entity": entity, "op": op, "source": source})
 
 
-__all__ = ["NEWS_TABLES", "NEWS_TOPICS", "NewsPipeline", "InvalidEvent", "watcher_record"]
+__all__ = ["NEWS_TABLES", "NEWS_TOPICS", "NewsPipeline", "watcher_record"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from encoders.online_sentiment import LearningConfig, OnlineSentiment, rating_label, softmax
 

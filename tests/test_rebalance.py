@@ -13,7 +13,7 @@ import uuid
 import numpy as np
 import pytest
 
-from streams.process import WorkerProcess, get_json
+from streams.process import WorkerProcess
 from streams.profiles import unit_facets
 from tests.kafka_helpers import produce
 from tests.test_crash import all_profiles, make_stream, offline_states
