@@ -159,18 +159,32 @@ class ItemIndex:
         if self._cat_n[category] <= 0:
             del self._cat_sum[category], self._cat_n[category]
 
-    def category_shares(self, topic: np.ndarray, top: int = 3, temperature: float = 8.0) -> list[tuple[str, float]]:
-        """A topic vector as shares of catalogue categories: softmax over its cosine to each
-        category's centroid. Empty when no indexed item has a category."""
+    def _categories(self) -> tuple[list[str], np.ndarray] | None:
         with self._lock:
             if self._cat_matrix is None:
                 names = list(self._cat_sum)
                 if not names:
-                    return []
+                    return None
                 centroids = np.stack([self._cat_sum[n] / self._cat_n[n] for n in names])
                 centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
                 self._cat_matrix = (names, centroids)
-            names, centroids = self._cat_matrix
+            return self._cat_matrix
+
+    def leading_categories(self, topics: np.ndarray) -> list[str | None]:
+        """For each row of topic vectors, the category whose centroid is nearest (None: no categories)."""
+        cats = self._categories()
+        if cats is None:
+            return [None] * len(topics)
+        names, centroids = cats
+        return [names[i] for i in np.argmax(np.asarray(topics, dtype=np.float64) @ centroids.T, axis=1)]
+
+    def category_shares(self, topic: np.ndarray, top: int = 3, temperature: float = 8.0) -> list[tuple[str, float]]:
+        """A topic vector as shares of catalogue categories: softmax over its cosine to each
+        category's centroid. Empty when no indexed item has a category."""
+        cats = self._categories()
+        if cats is None:
+            return []
+        names, centroids = cats
         cos = centroids @ _unit(np.asarray(topic, dtype=np.float64))
         weights = np.exp(temperature * (cos - cos.max()))
         shares = weights / weights.sum()

@@ -150,8 +150,9 @@ class InterestStreamApp:
         self.items = self.app.Table(TABLES[1], schema=state_schema, on_changelog_event=self._on_item_changelog)
         self.items.on_recover(self._rebuild_index)
         # Learned head weights (the sentiment head learns from review ratings), restored at start.
-        self.heads = self.app.Table(TABLES[2], schema=state_schema)
-        self.heads.on_recover(self._restore_heads)
+        # The newest version wins wherever it is read from: each write lands in the partition of
+        # the review that caused it, so the key can be in several partitions of the changelog.
+        self.heads = self.app.Table(TABLES[2], schema=state_schema, on_changelog_event=self._on_head_changelog)
         self._item_changes: dict[str, dict[str, Any] | None] = {}
         self.app.timer(0.5, name="item-index-sync")(self._apply_item_changes)
         # API requests about a user go to the worker that owns the user's partition.
@@ -208,6 +209,7 @@ class InterestStreamApp:
         vectors = await self.encode(texts)  # one forward pass for the whole micro-batch
         text_rows = iter(range(len(texts)))
         rated: list[tuple[EventT, str, int, int]] = []  # applied reviews: (event, text, row, rating)
+        drift_rows: list[np.ndarray] = []  # z of every applied event, read for drift once per batch
         layout = self.encoder.layout
         states: dict[str, InterestState | None] = {}  # None: forgotten in this batch
         last_event: dict[str, EventT] = {}
@@ -244,7 +246,7 @@ class InterestStreamApp:
             self.stats["events_applied"] += 1
             if isinstance(record, ReviewEvent):
                 rated.append((event, record.text, row, record.rating))
-            self.drift.observe(self._drift_labels(z, layout))
+            drift_rows.append(z)
             if record.kind != "click":  # entities a user searches for or writes about
                 text = record.query if record.kind == "search" else record.text
                 state.note_entities(self.news.entity_table.find(text), self.settings.decay.event_weights[record.kind],
@@ -267,6 +269,9 @@ class InterestStreamApp:
                 continue
             profile = self.profile_of(user_id, state)
             await self.profiles_topic.send(key=user_id.encode(), value=dump_json(profile.to_dict()))
+        if drift_rows:
+            for labels in self._drift_labels(np.stack(drift_rows), layout):
+                self.drift.observe(labels)
         if rated:
             await self._learn_sentiment(rated, vectors)
         for key, value in watcher_updates:
@@ -321,11 +326,11 @@ class InterestStreamApp:
                 self.heads["sentiment"] = self.encoder.heads["sentiment"].online.to_dict()
             await self.heads.delivered()
 
-    async def _restore_heads(self) -> None:
-        stored = self.heads.get("sentiment")
-        if stored:
-            self.encoder.heads["sentiment"].online.load(stored)
-            log.info("sentiment head restored at version %d", stored["version"])
+    async def _on_head_changelog(self, event: EventT) -> None:
+        msg = event.message
+        if msg.value and load_json(msg.key) == "sentiment":
+            loop = asyncio.get_running_loop()  # the encode thread: never mid-way through an encode
+            await loop.run_in_executor(self._encode_pool, self.encoder.heads["sentiment"].online.load, load_json(msg.value))
 
     async def _on_item_changelog(self, event: EventT) -> None:
         """An items changelog record read by this worker (a standby partition, or recovery)."""
@@ -365,19 +370,21 @@ class InterestStreamApp:
             self.stats["user_events_dead_lettered"] += 1
         log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
 
-    def _drift_labels(self, z: np.ndarray, layout: dict[str, int]) -> dict[str, str]:
-        """One event's reading per facet, for the drift monitor: sentiment class, leading catalogue
-        category (or "uncategorised"), formality band."""
-        facets = split_facets(z, layout)
-        sentiment = self.encoder.describe({"sentiment": facets["sentiment"]})["sentiment"]
-        shares = self.index.category_shares(facets["topic"], top=1)
-        style = self.encoder.describe({"style": facets["style"]})["style"]
-        formality = style.get("formality", 0.0)
-        return {
-            "sentiment": max(("negative", "neutral", "positive"), key=sentiment.__getitem__),
-            "topic": shares[0][0] if shares else "uncategorised",
-            "style": "formal" if formality > 0.2 else "casual" if formality < -0.2 else "neutral",
-        }
+    def _drift_labels(self, rows: np.ndarray, layout: dict[str, int]) -> list[dict[str, str]]:
+        """Each event's reading per facet, for the drift monitor: sentiment class (largest of the
+        facet's probabilities), leading catalogue category, formality band (formality over the
+        style facet's constant component, as StyleHead.describe reads it)."""
+        facets = split_facets(rows, layout)
+        classes = ("negative", "neutral", "positive")
+        sentiment = np.argmax(facets["sentiment"], axis=1)
+        topics = self.index.leading_categories(facets["topic"])
+        style = facets["style"]
+        formality = style[:, 0] / np.maximum(style[:, -1], 1e-12)
+        return [
+            {"sentiment": classes[s], "topic": t or "uncategorised",
+             "style": "formal" if f > 0.2 else "casual" if f < -0.2 else "neutral"}
+            for s, t, f in zip(sentiment, topics, formality)
+        ]
 
     def _batch_state(self, states: dict[str, InterestState | None], event: EventT, user_id: str) -> InterestState:
         """The user's state as of this point in the micro-batch (a forget earlier in it: a new one)."""

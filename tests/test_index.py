@@ -101,6 +101,8 @@ def test_category_shares_follow_the_topic_and_forget_deleted_items():
     shares = dict(index.category_shares(np.eye(8)[0]))
     assert shares["shoes"] > 0.9 > shares["audio"]
     assert sum(shares.values()) == pytest.approx(1.0)
+    assert index.leading_categories(np.eye(8)[[1, 0]]) == ["audio", "shoes"]
+    assert make_index().leading_categories(np.eye(8)[:1]) == [None]
     index.delete(["x"])
     assert [c for c, _ in index.category_shares(np.eye(8)[0])] == ["audio"]
 
