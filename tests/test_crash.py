@@ -66,6 +66,27 @@ def all_profiles(base: str, users: list[str]) -> dict[str, dict]:
     return {u: body for u, (status, body) in zip(users, answers) if status == 200}
 
 
+def settled_profiles(worker: WorkerProcess, users: list[str], total: int, timeout_s: float = 600) -> dict[str, dict]:
+    """Every user's profile once their event counts add up to ``total``, read again 3 s later
+    (anything re-delivered by then must not change a thing)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sum(sum(p["event_counts"].values()) for p in all_profiles(worker.base, users).values()) >= total:
+            time.sleep(3)
+            return all_profiles(worker.base, users)
+        time.sleep(2)
+    pytest.fail(f"profiles stopped short of {total} events (lost updates); see {worker.log_path}")
+
+
+def assert_equal_to_offline(profiles: dict[str, dict], expected: dict[str, InterestState], layout) -> None:
+    """Counts exactly, every facet of Z within 1e-5."""
+    for user, want_state in expected.items():
+        assert profiles[user]["event_counts"] == want_state.counts, user
+        want = unit_facets(want_state, layout)
+        for facet, vec in profiles[user]["z"].items():
+            np.testing.assert_allclose(vec, want[facet], atol=1e-5, err_msg=f"{user} {facet}")
+
+
 def test_kill_9_repeatedly_loses_and_doubles_nothing(broker, tmp_path, encoder):
     rng = random.Random(99)
     items, queries, events = make_stream(rng)
@@ -87,16 +108,7 @@ def test_kill_9_repeatedly_loses_and_doubles_nothing(broker, tmp_path, encoder):
             worker.wait_until(lambda h: h["status"] == "ok", 180, "the restarted worker")
         expected = offline_states(encoder, items, queries, events)
         users = sorted(expected)
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            profiles = all_profiles(worker.base, users)
-            if sum(sum(p["event_counts"].values()) for p in profiles.values()) >= EVENTS:
-                break
-            time.sleep(2)
-        else:
-            pytest.fail(f"profiles stopped short of {EVENTS} events (lost updates); see {worker.log_path}")
-        time.sleep(3)  # let anything re-delivered arrive; it must not change a thing
-        profiles = all_profiles(worker.base, users)
+        profiles = settled_profiles(worker, users, EVENTS)
         redelivered += worker.health()["redelivered_skipped"]
         lost = doubled = 0
         for user in users:
@@ -107,11 +119,6 @@ def test_kill_9_repeatedly_loses_and_doubles_nothing(broker, tmp_path, encoder):
               f"{redelivered} redelivered events skipped")
         assert redelivered > 0, "no kill landed between a table write and an offset commit: nothing was tested"
         assert (lost, doubled) == (0, 0)
-        layout = encoder.layout
-        for user in users:
-            assert profiles[user]["event_counts"] == expected[user].counts, user
-            want = unit_facets(expected[user], layout)
-            for facet, vec in profiles[user]["z"].items():
-                np.testing.assert_allclose(vec, want[facet], atol=1e-5, err_msg=f"{user} {facet}")
+        assert_equal_to_offline(profiles, expected, encoder.layout)
     finally:
         worker.stop()

@@ -10,13 +10,11 @@ import random
 import time
 import uuid
 
-import numpy as np
 import pytest
 
 from streams.process import WorkerProcess
-from streams.profiles import unit_facets
 from tests.kafka_helpers import produce
-from tests.test_crash import all_profiles, make_stream, offline_states
+from tests.test_crash import all_profiles, assert_equal_to_offline, make_stream, offline_states, settled_profiles
 import tests.test_crash as crash
 
 pytestmark = pytest.mark.integration
@@ -54,26 +52,11 @@ def test_killed_workers_partitions_move_to_the_survivor_with_their_state(broker,
         time.sleep(rng.uniform(2, 4))
         b.kill()
         expected = offline_states(encoder, items, queries, events)
-        users = sorted(expected)
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline:
-            profiles = all_profiles(a.base, users)
-            if sum(sum(p["event_counts"].values()) for p in profiles.values()) >= EVENTS:
-                break
-            time.sleep(2)
-        else:
-            pytest.fail(f"the survivor stopped short of {EVENTS} events; see {a.log_path}")
-        time.sleep(3)
-        profiles = all_profiles(a.base, users)
+        profiles = settled_profiles(a, sorted(expected), EVENTS, timeout_s=400)
         health = a.health()
         print(f"rebalance: {EVENTS} events, survivor applied {health['events_applied']}, "
               f"skipped {health['redelivered_skipped']} redelivered")
-        layout = encoder.layout
-        for user in users:
-            assert profiles[user]["event_counts"] == expected[user].counts, user
-            want = unit_facets(expected[user], layout)
-            for facet, vec in profiles[user]["z"].items():
-                np.testing.assert_allclose(vec, want[facet], atol=1e-5, err_msg=f"{user} {facet}")
+        assert_equal_to_offline(profiles, expected, encoder.layout)
     finally:
         a.stop()
         b.stop()
