@@ -21,6 +21,7 @@ from faust.types import EventT
 
 from encoders import FacetEncoder, FacetVectors
 from index import ItemIndex, UnknownItem
+from index.topic_clusters import TopicClusters
 from schemas import (
     ClickEvent,
     DeadLetter,
@@ -160,6 +161,8 @@ class InterestStreamApp:
         self._register_agents()
         self.news = NewsPipeline(self)
         self.drift = DriftMonitor(self.encoder.layout, s.drift_window)
+        self.topics = TopicClusters(s.topic_clusters, self.encoder.layout["topic"])
+        self._topics_saved_at = 0.0
         self.broker_health = BrokerHealth(bootstrap_of(s.broker))
         self.app.timer(s.health_probe_s, name="broker-probe")(self.broker_health.probe)
         from streams.web import register_views
@@ -207,6 +210,8 @@ class InterestStreamApp:
             decoded.append((event, record))
         texts = [r.query if r.kind == "search" else r.text for _, r in decoded if r.kind in ("search", "review")]
         vectors = await self.encode(texts)  # one forward pass for the whole micro-batch
+        if texts:
+            self.topics.observe(vectors.facets["topic"], texts)
         text_rows = iter(range(len(texts)))
         rated: list[tuple[EventT, str, int, int]] = []  # applied reviews: (event, text, row, rating)
         drift_rows: list[np.ndarray] = []  # z of every applied event, read for drift once per batch
@@ -274,6 +279,8 @@ class InterestStreamApp:
                 self.drift.observe(labels)
         if rated:
             await self._learn_sentiment(rated, vectors)
+        if decoded:
+            await self._save_topics(decoded[-1][0])
         for key, value in watcher_updates:
             await self.news.watchers_topic.send(key=key, value=value)
         await self.users.delivered()  # before Faust may commit this batch's offsets
@@ -290,6 +297,7 @@ class InterestStreamApp:
         deletes = [(e, r) for e, r in last.values() if r.op == "delete"]
         vectors = await self.encode([r.document for _, r in upserts])
         if upserts:
+            self.topics.observe(vectors.facets["topic"], [r.document for _, r in upserts])
             ids = [r.item_id for _, r in upserts]
             metas = [{"title": r.title, "category": r.category} for _, r in upserts]
             self.index.upsert(ids, vectors.facets, metas)
@@ -306,6 +314,8 @@ class InterestStreamApp:
         for event, record in deletes:
             with event_context(event):
                 self.items.pop(record.item_id, None)
+        if upserts:
+            await self._save_topics(upserts[-1][0])
         await self.items.delivered()
         self.stats["items_applied"] += len(last)
 
@@ -326,9 +336,20 @@ class InterestStreamApp:
                 self.heads["sentiment"] = self.encoder.heads["sentiment"].online.to_dict()
             await self.heads.delivered()
 
+    async def _save_topics(self, event: EventT, every_s: float = 10.0) -> None:
+        """Store the discovered topics at most every ``every_s`` (a few tens of kB each time)."""
+        if time.time() - self._topics_saved_at < every_s or not self.topics.counts:
+            return
+        self._topics_saved_at = time.time()
+        with event_context(event):
+            self.heads["topics"] = self.topics.to_dict()
+        await self.heads.delivered()
+
     async def _on_head_changelog(self, event: EventT) -> None:
         msg = event.message
-        if msg.value and load_json(msg.key) == "sentiment":
+        if msg.value and load_json(msg.key) == "topics":
+            self.topics.load(load_json(msg.value))
+        elif msg.value and load_json(msg.key) == "sentiment":
             loop = asyncio.get_running_loop()  # the encode thread: never mid-way through an encode
             await loop.run_in_executor(self._encode_pool, self.encoder.heads["sentiment"].online.load, load_json(msg.value))
 
@@ -406,5 +427,6 @@ class InterestStreamApp:
         mean = split_facets(state.mean(), self.encoder.layout)
         summary = self.encoder.describe(mean)
         summary["topic"]["categories"] = dict(self.index.category_shares(mean["topic"]))
+        summary["topic"]["discovered"] = dict(self.topics.shares(mean["topic"]))
         return to_profile(user_id, state, self.encoder.layout, summary, self.settings)
 

@@ -81,6 +81,7 @@ class Settings:
     # worker started before its broker comes up instead of crash-looping.
     broker_wait_s: float = 0.0
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
+    topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
     drift_window: int = 500  # events per drift window (reference = the first, current = the last)
     max_k: int = 100  # largest k the recommendations API accepts
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
@@ -176,6 +177,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BROKER_WAIT_S": ("broker_wait_s", float),
     "HEALTH_PROBE_S": ("health_probe_s", float),
     "DRIFT_WINDOW": ("drift_window", int),
+    "TOPIC_CLUSTERS": ("topic_clusters", int),
     "MAX_K": ("max_k", int),
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
     "MAX_FUTURE_S": ("max_future_s", float),

@@ -183,6 +183,8 @@ def test_drift_rises_when_the_topic_mix_switches_and_profiles_explain_themselves
     assert "cooking" not in topic["reference"]
     # Explanations: the runner's profile names the events that moved each facet most.
     _, runner = get_json(f"{run.worker.base}/users/runner/profile")
+    discovered = runner["summary"]["topic"]["discovered"]  # topics found by streaming k-means
+    assert 1 <= len(discovered) <= 3 and 0 < sum(discovered.values()) <= 1 + 1e-6, discovered
     moved = runner["summary"]["moved_by"]
     assert set(moved) == {"sentiment", "topic", "style"} and all(1 <= len(v) <= 3 for v in moved.values())
     assert moved["topic"][0]["moved"] == 1.0  # the first event made the facet
