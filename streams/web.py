@@ -63,32 +63,31 @@ def register_views(isa: InterestStreamApp) -> None:
     class User(View):
         async def delete(self, request: Request, user_id: str) -> Response:
             """Forget a user: queued on the `forget` topic, applied in order with their events."""
-            refusal = _admin_refusal(self, request)
+            refusal = _admin_refusal(self, request, user_id)
             if refusal is not None:
                 return refusal
-            if len(user_id) > MAX_ID_LEN:
-                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
             event = {"type": "forget", "event_id": f"forget-{uuid.uuid4().hex}", "user_id": user_id, "ts": time.time()}
             await isa.forget_topic.send(key=user_id.encode(), value=dump_json(event))
             return self.json({"user_id": user_id, "status": "forgetting", "event_id": event["event_id"]}, status=202)
 
-    def _admin_refusal(view: View, request: Request) -> Response | None:
+    def _admin_refusal(view: View, request: Request, user_id: str) -> Response | None:
+        """The answer refusing an admin write about ``user_id`` (no token, wrong token, id too long), or None."""
         token = isa.settings.admin_token
         if not token:
             return _error(view, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
         if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
             return _error(view, 401, "missing or wrong bearer token")
+        if len(user_id) > MAX_ID_LEN:
+            return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
         return None
 
     @app.page("/users/{user_id}/watchlist", name="watchlist")
     class Watchlist(View):
         async def post(self, request: Request, user_id: str) -> Response:
             """Body {"add": [tickers], "remove": [tickers]}: queued on `watchlists`, keyed by user."""
-            refusal = _admin_refusal(self, request)
+            refusal = _admin_refusal(self, request, user_id)
             if refusal is not None:
                 return refusal
-            if len(user_id) > MAX_ID_LEN:
-                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
             try:
                 body = await request.json()
                 changes = [(op, ticker(t, op)) for op in ("add", "remove") for t in body.get(op, [])]
