@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from streams.broker import EmbeddedBroker
 from streams.process import WorkerProcess, get_json
-from streams.replay import read_jsonl, replay
+from streams.replay import read_jsonl, send_with_progress
 from streams.settings import Settings
 
 
@@ -57,12 +57,12 @@ def run_demo(settings: Settings, data_dir: Path | None = None, show_users: int =
         worker = WorkerProcess(broker.url, workdir, f"demo-{os.getpid()}", {**broker.worker_env, "INTEREST_STREAM_LOG_LEVEL": "warning"})
         try:
             worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker to start")
-            _send(items, broker.url, "catalogue", settings.partitions)
+            send_with_progress(items, broker.url, "catalogue", settings.partitions)
             worker.wait_until(lambda h: h["items_indexed"] >= len(items), 120, "the catalogue to be indexed")
             snapshots, processed, busy_s = [], 0, 0.0
             for name, events in zip(("before the shift", "after the shift"), phases):
                 t = time.monotonic()
-                _send(events, broker.url, name, settings.partitions)
+                send_with_progress(events, broker.url, name, settings.partitions)
                 processed += len(events)
                 health = worker.wait_processed(processed)
                 busy_s += time.monotonic() - t
@@ -78,11 +78,6 @@ def run_demo(settings: Settings, data_dir: Path | None = None, show_users: int =
             code = worker.stop()
     print(f"worker stopped (exit {code}); broker stopped. Done.")
     return 0
-
-
-def _send(events: list[dict[str, Any]], broker_url: str, label: str, partitions: int) -> None:
-    with tqdm(total=len(events), unit="ev", desc=f"replay {label}", file=sys.stdout) as bar:
-        asyncio.run(replay(events, broker_url, bar.update, partitions))
 
 
 NEWS_USERS = [  # a trader who follows TSLA, and a reader whose own searches keep naming Tesla
@@ -109,7 +104,7 @@ def run_news_demo(settings: Settings, data_dir: Path | None = None) -> int:
                                {**broker.worker_env, "INTEREST_STREAM_LOG_LEVEL": "warning"})
         try:
             worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker to start")
-            _send(users, broker.url, "watchlists and searches", settings.partitions)
+            send_with_progress(users, broker.url, "watchlists and searches", settings.partitions)
             worker.wait_until(lambda h: h["events_applied"] >= 3, 60, "the users' events")
             sent_at = send_paced(news, broker.url, settings.partitions)
             valid = sum(1 for n in news if not str(n["event_id"]).startswith("bad-"))

@@ -81,3 +81,14 @@ async def replay(
     finally:
         await producer.stop()
     return sent
+
+
+def send_with_progress(events: list[dict[str, Any]], broker_url: str, label: str, partitions: int) -> int:
+    """``replay`` from synchronous code, with a progress bar on stdout."""
+    import asyncio
+    import sys
+
+    from tqdm import tqdm
+
+    with tqdm(total=len(events), unit="ev", desc=f"replay {label}", file=sys.stdout) as bar:
+        return asyncio.run(replay(events, broker_url, bar.update, partitions))

@@ -38,7 +38,7 @@ class AlertConfig:
     min_baseline: int = 20  # news in the entity's baseline before the shift or volume rule may fire
     baseline_alpha: float = 0.05  # weight of each news item leaving the window in the EW baseline
     sigma_floor: float = 0.15  # smallest per-news standard deviation the shift rule assumes
-    threshold: float = 0.6  # threshold: window mean <= -threshold or >= threshold (0 disables)
+    threshold: float = 0.75  # threshold: window mean <= -threshold or >= threshold (0 disables)
     volume_ratio: float = 4.0  # volume: window count >= ratio x the baseline's count per window (0 disables)
     volume_min: int = 12  # ... and at least this many news
     cooldown_s: float = 12 * 3600.0  # event time during which the same entity+rule does not fire again
@@ -87,6 +87,7 @@ class Settings:
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
     log_level: str = "info"
+    eval_data_dir: str = ".eval-data"  # dataset package files for `interest-stream eval` (scripts/setup fetches them)
     # Bearer token for admin endpoints (DELETE /users/{id}); empty disables them.
     admin_token: str = ""
     decay: DecayConfig = field(default_factory=DecayConfig)
@@ -182,6 +183,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
     "MAX_FUTURE_S": ("max_future_s", float),
     "LOG_LEVEL": ("log_level", str),
+    "EVAL_DATA_DIR": ("eval_data_dir", str),
     "ADMIN_TOKEN": ("admin_token", str),
     "HALF_LIFE_S": ("decay.half_life_s", float),
     "EVENT_WEIGHTS": ("decay.event_weights", parse_weights),

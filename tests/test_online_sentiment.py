@@ -65,15 +65,17 @@ def test_state_round_trip_and_never_going_back_to_an_older_version():
     assert fresh.version == head.version
 
 
-DIED = ["The battery died after {} days.", "It stopped charging within {} days.", "Fell apart after {} uses.",
-        "The zipper broke on day {}.", "Returned it, it lasted {} days."]
-LASTED = ["Still going strong after {} months.", "Used it {} times and it is like new.",
-          "Survived {} trail races without a scratch.", "Works every day for {} months now."]
+# VADER's compound score is 0 for all of these (and negative for "No wear ..."): its lexicon has no
+# word for wear and tear, so only learning from the ratings can tell them apart.
+DIED = ["Fell apart after {} uses.", "Returned it, it lasted {} days.", "The screen cracked after {} days.",
+        "Sent it back after {} days.", "The sole came off after {} runs.", "Leaks after {} washes."]
+LASTED = ["Works every day for {} months now.", "Holds a charge for {} days.", "Ran {} marathons in them.",
+          "Still waterproof after {} hikes.", "No wear after {} months of daily use."]
 
 
 def test_the_real_sentiment_head_learns_from_rated_reviews(encoder):
     """Wear-and-tear complaints that the lexicon reads as neutral, rated 1-2, and durability praise
-    rated 4-5: after learning, the head reads held-out ones of the same kind better."""
+    that it reads as neutral or negative, rated 4-5: after learning, the head reads held-out ones of the same kind better."""
     from encoders.heads import SentimentHead
 
     head = SentimentHead(encoder.embed)  # a fresh head, so the session encoder stays untouched

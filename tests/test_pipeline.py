@@ -17,6 +17,7 @@ import pytest
 
 from streams.process import WorkerProcess, get_json
 from tests.kafka_helpers import produce, read_topic
+from tests.test_online_sentiment import DIED, LASTED
 
 pytestmark = pytest.mark.integration
 
@@ -193,8 +194,7 @@ def test_drift_rises_when_the_topic_mix_switches_and_profiles_explain_themselves
 
 
 def test_sentiment_head_learns_from_review_ratings(run, broker):
-    complaints = ["The battery died after {} days.", "It stopped charging within {} days.", "Fell apart after {} uses."]
-    praise = ["Still going strong after {} months.", "Used it {} times and it is like new."]
+    complaints, praise = DIED[:3], LASTED[:2]  # texts the lexicon cannot read: only the ratings teach them
     reviews = [ev("review", user_id=f"rater{k % 7}", item_id=f"cooking-{k % 5}", text=t.format(k), rating=r, ts=NOW + DAY)
                for k in range(2, 14) for t, r in [(c, 1) for c in complaints] + [(p, 5) for p in praise]]
     start = run.worker.health()
