@@ -53,6 +53,7 @@ from streams.profiles import (
 from streams.broker_health import BrokerHealth
 from streams.replay import bootstrap_of
 from streams.settings import Settings
+from streams.consumer import InOrderConsumer
 from streams.tables import DeliveredTable
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ class InterestStreamApp:
             table_standby_replicas=s.standby_replicas,
             canonical_url=s.canonical_url or f"http://{s.web_host}:{s.web_port}",
         )
+        # Records in offset order after every seek (streams/consumer.py: Faust can otherwise skip
+        # thousands of them after table recovery).
+        self.app.transport.Consumer = InOrderConsumer
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.user_topic = self.app.topic(*USER_TOPICS, **raw)
         self.forget_topic = self.app.topic("forget", **raw)
@@ -321,7 +325,14 @@ class InterestStreamApp:
 
     async def _rebuild_index(self) -> None:
         """After the items table is restored from its changelog, rebuild FAISS from it (no re-encoding)."""
-        count = self._index_items(list(self.items.items()))
+        store = self.items.data
+        if hasattr(store, "_visible_items"):
+            # RocksDB lists only active partitions in items(); the index wants the standby ones
+            # (other workers' items) too, and those are only replayed from their changelog tail.
+            rows = [(load_json(k), load_json(v)) for db in list(store._dbs.values()) for k, v in store._visible_items(db)]
+        else:
+            rows = list(self.items.items())
+        count = self._index_items(rows)
         self.stats["recovered_after_s"] = round(time.time() - self.started_at, 3)
         log.info("item index rebuilt from the items table: %d items", count)
 
