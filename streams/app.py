@@ -158,6 +158,7 @@ class InterestStreamApp:
         # The newest version wins wherever it is read from: each write lands in the partition of
         # the review that caused it, so the key can be in several partitions of the changelog.
         self.heads = self.app.Table(TABLES[2], schema=state_schema, on_changelog_event=self._on_head_changelog)
+        self.heads.on_recover(self._restore_heads)
         self._item_changes: dict[str, dict[str, Any] | None] = {}
         self.app.timer(0.5, name="item-index-sync")(self._apply_item_changes)
         # API requests about a user go to the worker that owns the user's partition.
@@ -323,18 +324,29 @@ class InterestStreamApp:
         await self.items.delivered()
         self.stats["items_applied"] += len(last)
 
+    @staticmethod
+    def _local_rows(table: faust.Table) -> list[tuple[Any, Any]]:
+        """Every (key, value) this worker holds for ``table``, standby partitions included.
+
+        Why: RocksDB's items() lists active partitions only, and a restart replays just the
+        changelog tail, so state kept beside the table (the FAISS index, the learned heads) must be
+        read back from every local partition. A key may be in several partitions (the heads)."""
+        store = table.data
+        if hasattr(store, "_visible_items"):  # RocksDB: one database per partition
+            return [(load_json(k), load_json(v)) for db in list(store._dbs.values()) for k, v in store._visible_items(db)]
+        return list(table.items())
+
     async def _rebuild_index(self) -> None:
-        """After the items table is restored from its changelog, rebuild FAISS from it (no re-encoding)."""
-        store = self.items.data
-        if hasattr(store, "_visible_items"):
-            # RocksDB lists only active partitions in items(); the index wants the standby ones
-            # (other workers' items) too, and those are only replayed from their changelog tail.
-            rows = [(load_json(k), load_json(v)) for db in list(store._dbs.values()) for k, v in store._visible_items(db)]
-        else:
-            rows = list(self.items.items())
-        count = self._index_items(rows)
+        """After the items table is restored, rebuild FAISS from it (no re-encoding)."""
+        count = self._index_items(self._local_rows(self.items))
         self.stats["recovered_after_s"] = round(time.time() - self.started_at, 3)
         log.info("item index rebuilt from the items table: %d items", count)
+
+    async def _restore_heads(self) -> None:
+        """The learned sentiment head and the discovered topics, newest version wins (with the
+        memory store the changelog replay has done this already; loading again changes nothing)."""
+        for key, value in self._local_rows(self.heads):
+            await self._load_head(key, value)
 
     async def _learn_sentiment(self, rated: list[tuple[EventT, str, int, int]], vectors: FacetVectors) -> None:
         """Review ratings are labels for the sentiment head; a kept update is stored as a new version."""
@@ -358,11 +370,15 @@ class InterestStreamApp:
 
     async def _on_head_changelog(self, event: EventT) -> None:
         msg = event.message
-        if msg.value and load_json(msg.key) == "topics":
-            self.topics.load(load_json(msg.value))
-        elif msg.value and load_json(msg.key) == "sentiment":
+        if msg.value:
+            await self._load_head(load_json(msg.key), load_json(msg.value))
+
+    async def _load_head(self, key: str, value: dict[str, Any]) -> None:
+        if key == "topics":
+            self.topics.load(value)
+        elif key == "sentiment":
             loop = asyncio.get_running_loop()  # the encode thread: never mid-way through an encode
-            await loop.run_in_executor(self._encode_pool, self.encoder.heads["sentiment"].online.load, load_json(msg.value))
+            await loop.run_in_executor(self._encode_pool, self.encoder.heads["sentiment"].online.load, value)
 
     async def _on_item_changelog(self, event: EventT) -> None:
         """An items changelog record read by this worker (a standby partition, or recovery)."""
