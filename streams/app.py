@@ -53,7 +53,6 @@ from streams.profiles import (
 from streams.broker_health import BrokerHealth
 from streams.replay import bootstrap_of
 from streams.settings import Settings
-from streams.consumer import InOrderConsumer
 from streams.tables import DeliveredTable
 
 log = logging.getLogger(__name__)
@@ -136,9 +135,6 @@ class InterestStreamApp:
             table_standby_replicas=s.standby_replicas,
             canonical_url=s.canonical_url or f"http://{s.web_host}:{s.web_port}",
         )
-        # Records in offset order after every seek (streams/consumer.py: Faust can otherwise skip
-        # thousands of them after table recovery).
-        self.app.transport.Consumer = InOrderConsumer
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.user_topic = self.app.topic(*USER_TOPICS, **raw)
         self.forget_topic = self.app.topic("forget", **raw)

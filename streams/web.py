@@ -42,7 +42,6 @@ def register_views(isa: InterestStreamApp) -> None:
                 "encoder_forward_passes": isa.encoder.forward_passes,
                 "encoder_cache_hits": isa.encoder.cache_hits,
                 "sentiment_head": isa.encoder.heads["sentiment"].online.status(),
-                "consumer_refused_jumps": getattr(isa.app.consumer, "refused_jumps", 0),
                 **isa.stats,
             }
         )
