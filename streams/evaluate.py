@@ -30,6 +30,7 @@ import orjson
 from tqdm import tqdm
 
 from encoders import FacetEncoder
+from schemas import ItemEvent
 from streams.broker import EmbeddedBroker
 from streams.eval_data import load_movielens, load_snippets
 from streams.eval_metrics import (
@@ -66,10 +67,6 @@ def movie_item(movie: Any, ts: float) -> dict[str, Any]:
     return {"type": "item", "event_id": f"ml-item-{movie.item_id}", "item_id": f"ml-{movie.item_id}",
             "op": "upsert", "ts": ts, "title": title, "text": ", ".join(movie.genres),
             "category": movie.genres[0] if movie.genres else ""}
-
-
-def item_document(event: dict[str, Any]) -> str:
-    return f"{event['title']}. {event['text']}" if event["text"] else event["title"]  # as ItemEvent.document
 
 
 def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
@@ -110,7 +107,7 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
             worker.stop()
 
     ids = [e["item_id"] for e in items]
-    emb = encoder.embed([item_document(e) for e in items])
+    emb = encoder.embed([ItemEvent.from_dict(e).document for e in items])  # the text the worker encodes
     row_of = {item_id: n for n, item_id in enumerate(ids)}
     popularity = np.zeros(len(ids))
     for _, i, _ in history:
