@@ -12,7 +12,7 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Awaitable, Callable, Iterator, Sequence
 
 import faust
 import faust.streams
@@ -53,6 +53,7 @@ from streams.profiles import (
 from streams.broker_health import BrokerHealth
 from streams.replay import bootstrap_of
 from streams.settings import Settings
+from streams.consumer import GuardedConsumer
 from streams.tables import DeliveredTable
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,10 @@ class InterestStreamApp:
             table_standby_replicas=s.standby_replicas,
             canonical_url=s.canonical_url or f"http://{s.web_host}:{s.web_port}",
         )
+        # Agents apply each input record once and in offset order, and commit only what they have
+        # applied and delivered (streams/consumer.py: Faust can otherwise skip records after recovery).
+        self.app.transport.Consumer = GuardedConsumer
+        self._unconfirmed: set[asyncio.Future] = set()  # output records sent, not yet acknowledged
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.user_topic = self.app.topic(*USER_TOPICS, **raw)
         self.forget_topic = self.app.topic("forget", **raw)
@@ -177,12 +182,33 @@ class InterestStreamApp:
         @self.app.agent(self.user_topic, name="user-events")
         async def user_events(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(self.settings.batch_max, within=wait_s):
-                await self.handle_user_batch(batch)
+                await self.in_order(batch, self.handle_user_batch)
 
         @self.app.agent(self.items_topic, name="item-events")
         async def item_events(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(self.settings.batch_max, within=wait_s):
-                await self.handle_item_batch(batch)
+                await self.in_order(batch, self.handle_item_batch)
+
+    async def in_order(self, batch: Sequence[EventT], handle: Callable[[Sequence[EventT]], Awaitable[None]]) -> None:
+        """Every agent's way in: ``handle`` gets the events the offset guard admits (each input
+        record once, in offset order per partition) and must have awaited its table writes when it
+        returns; once its other output records are acknowledged too, the events count as applied
+        and their offsets may be committed."""
+        consumer = self.app.consumer
+        events = await consumer.admit(batch)
+        if events:
+            await handle(events)
+            if self._unconfirmed:
+                await asyncio.gather(*list(self._unconfirmed))
+        consumer.applied(events)
+
+    async def send(self, topic: faust.TopicT, key: bytes | None, value: bytes, **kwargs: Any) -> None:
+        """Send an output record; ``in_order`` waits for its acknowledgement before the input
+        offsets behind it may be committed."""
+        fut = await topic.send(key=key, value=value, **kwargs)
+        if not fut.done():
+            self._unconfirmed.add(fut)
+            fut.add_done_callback(self._unconfirmed.discard)
 
     async def encode(self, texts: Sequence[str]) -> FacetVectors | None:
         if not texts:
@@ -274,7 +300,7 @@ class InterestStreamApp:
             if state.empty:  # only watchlist changes so far: no Z to publish
                 continue
             profile = self.profile_of(user_id, state)
-            await self.profiles_topic.send(key=user_id.encode(), value=dump_json(profile.to_dict()))
+            await self.send(self.profiles_topic, user_id.encode(), dump_json(profile.to_dict()))
         if drift_rows:
             for labels in self._drift_labels(np.stack(drift_rows), layout):
                 self.drift.observe(labels)
@@ -283,7 +309,7 @@ class InterestStreamApp:
         if decoded:
             await self._save_topics(decoded[-1][0])
         for key, value in watcher_updates:
-            await self.news.watchers_topic.send(key=key, value=value)
+            await self.send(self.news.watchers_topic, key, value)
         await self.users.delivered()  # before Faust may commit this batch's offsets
 
     async def handle_item_batch(self, batch: Sequence[EventT]) -> None:
@@ -408,7 +434,7 @@ class InterestStreamApp:
         msg = event.message
         raw = event.value if isinstance(event.value, bytes) else b""
         letter = DeadLetter(reason, msg.topic, msg.partition, msg.offset, base64.b64encode(raw).decode(), time.time())
-        await self.dead_letter_topic.send(key=msg.key, value=dump_json(letter.to_dict()))
+        await self.send(self.dead_letter_topic, msg.key, dump_json(letter.to_dict()))
         self.stats["dead_lettered"] += 1
         if msg.topic in USER_TOPICS:
             self.stats["user_events_dead_lettered"] += 1

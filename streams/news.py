@@ -79,12 +79,12 @@ class NewsPipeline:
         @isa.app.agent(self.news_topic, name="news-events")
         async def news_events(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(isa.settings.batch_max, within=wait_s):
-                await self.handle_news_batch(batch)
+                await isa.in_order(batch, self.handle_news_batch)
 
         @isa.app.agent(self.entity_inputs, name="entity-events")
         async def entity_events(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(isa.settings.batch_max, within=wait_s):
-                await self.handle_entity_batch(batch)
+                await isa.in_order(batch, self.handle_entity_batch)
 
         if self.cfg.webhook_url:
             from streams.webhook import Webhook
@@ -96,6 +96,10 @@ class NewsPipeline:
                 # One alert at a time, acknowledged only once delivered or given up on: a webhook
                 # that is down holds up this agent alone, never the news or user agents.
                 async for event in stream.events():
+                    await isa.in_order([event], post)
+
+            async def post(events: Sequence[EventT]) -> None:
+                for event in events:
                     try:
                         await webhook.post(event.value)
                         isa.stats["webhook_delivered"] += 1
@@ -129,7 +133,7 @@ class NewsPipeline:
             for entity in entities:
                 mention = Mention(record.event_id, entity, record.headline, sentiment.score, sentiment.label,
                                   sentiment.confidence, record.ts, record.source)
-                await self.mentions_topic.send(key=entity.encode(), value=dump_json(mention.to_dict()),
+                await isa.send(self.mentions_topic, entity.encode(), dump_json(mention.to_dict()),
                                                timestamp=record.ts)
 
     # -- mentions + watchers -> windows, rules, alerts -------------------------------------------
@@ -186,10 +190,10 @@ class NewsPipeline:
         body = alert.to_dict()
         self.isa.stats["alerts_fired"] += 1
         log.info("ALERT %s %s: %s", alert.entity, alert.rule, alert.detail)
-        await self.alerts_topic.send(key=alert.entity.encode(), value=dump_json(body))
+        await self.isa.send(self.alerts_topic, alert.entity.encode(), dump_json(body))
         for user_id, reason in (self.watchers.get(alert.entity) or {}).items():
-            await self.user_alerts_topic.send(key=user_id.encode(),
-                                              value=dump_json({"user_id": user_id, "reason": reason, "alert": body}))
+            await self.isa.send(self.user_alerts_topic, user_id.encode(),
+                                dump_json({"user_id": user_id, "reason": reason, "alert": body}))
             self.isa.stats["user_alerts_sent"] += 1
 
     # -- reads for the API -----------------------------------------------------------------------

@@ -60,11 +60,9 @@ class Settings:
     standby_replicas: int = 1  # standby copies of each table partition (and of the item index)
     web_port: int = 6066
     data_dir: str = "./.interest-stream"  # Faust's local state folder
-    # Faust table store. "memory://" rebuilds every table from its whole changelog at start;
-    # "rocksdb://" keeps state on local disk (data_dir) and replays only the changelog tail, but
-    # Faust can skip records after its post-recovery seek, which RocksDB's instant recovery makes
-    # likely under kill -9 (README, known issues).
-    store: str = "memory://"
+    # Faust table store. "rocksdb://" keeps state on local disk (data_dir) and replays only the
+    # changelog tail at start; "memory://" rebuilds every table from its whole changelog.
+    store: str = "rocksdb://"
     partitions: int = 4  # partitions for the topics this app creates (existing topics keep theirs)
     # Consumer-group session timeout. Lower means faster failover; some brokers (the bundled Tansu)
     # also hold a fresh group's first join for about half of it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from faust.web import Request, Response, View
@@ -42,6 +43,8 @@ def register_views(isa: InterestStreamApp) -> None:
                 "encoder_forward_passes": isa.encoder.forward_passes,
                 "encoder_cache_hits": isa.encoder.cache_hits,
                 "sentiment_head": isa.encoder.heads["sentiment"].online.status(),
+                # What the offset guard dropped or had read again (streams/offset_guard.py).
+                "input_order": asdict(isa.app.consumer.guard.stats),
                 **isa.stats,
             }
         )
