@@ -118,11 +118,13 @@ def run_crash(broker: EmbeddedBroker, tmp_path, encoder, n_events: int, kills: i
         worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker, with a backlog")
     else:
         produce(broker.url, events)
-    done = redelivered = 0
+    done = redelivered = rereads = 0
     try:
         for _ in range(kills):
             time.sleep(rng.uniform(2, 6))  # somewhere mid-stream
-            redelivered += (worker.health() or {}).get("redelivered_skipped", 0)
+            health = worker.health() or {}
+            redelivered += health.get("redelivered_skipped", 0)
+            rereads += health.get("input_order", {}).get("rereads_asked", 0)
             worker.kill()
             done += 1
             worker = WorkerProcess(broker.url, tmp_path, app_id, env)
@@ -130,14 +132,16 @@ def run_crash(broker: EmbeddedBroker, tmp_path, encoder, n_events: int, kills: i
         expected = offline_states(encoder, items, queries, events)
         users = sorted(expected)
         profiles = settled_profiles(worker, users, len(events))
-        redelivered += worker.health()["redelivered_skipped"]
+        health = worker.health()
+        redelivered += health["redelivered_skipped"]
+        rereads += health["input_order"]["rereads_asked"]
         lost = doubled = 0
         for user in users:
             got, want = profiles.get(user, {"event_counts": {}}), expected[user]
             diff = sum(got["event_counts"].values()) - sum(want.counts.values())
             lost, doubled = lost + max(0, -diff), doubled + max(0, diff)
         print(f"crash test: {len(events)} events, {len(users)} users, {done} kills, lost {lost}, doubled {doubled}, "
-              f"{redelivered} redelivered events skipped")
+              f"{redelivered} redelivered events skipped, {rereads} partitions read again by the offset guard")
         assert redelivered > 0, "no kill landed between a table write and an offset commit: nothing was tested"
         assert (lost, doubled) == (0, 0)
         assert_equal_to_offline(profiles, expected, encoder.layout)
