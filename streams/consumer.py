@@ -15,8 +15,8 @@ So for the topics the agents read (each agent goes through ``InterestStreamApp.i
   purpose); the guard orders records instead (``admit``), asking for a partition to be read again
   when records are missing;
 - the first record after each of our seeks tells whether the offsets before it exist (a hole);
-- the committed offset is the guard's, not Faust's: below it every record was applied and its
-  table writes delivered.
+- the committed offset is the guard's, not Faust's: below it every record was applied, and its
+  table writes and output records were acknowledged by the broker (``InterestStreamApp.in_order``).
 """
 
 from __future__ import annotations
