@@ -310,7 +310,7 @@ class InterestStreamApp:
             await self._save_topics(decoded[-1][0])
         for key, value in watcher_updates:
             await self.send(self.news.watchers_topic, key, value)
-        await self.users.delivered()  # before Faust may commit this batch's offsets
+        await self.users.delivered()  # before in_order lets this batch's offsets be committed
 
     async def handle_item_batch(self, batch: Sequence[EventT]) -> None:
         self.stats["batches"] += 1

@@ -134,7 +134,7 @@ class NewsPipeline:
                 mention = Mention(record.event_id, entity, record.headline, sentiment.score, sentiment.label,
                                   sentiment.confidence, record.ts, record.source)
                 await isa.send(self.mentions_topic, entity.encode(), dump_json(mention.to_dict()),
-                                               timestamp=record.ts)
+                               timestamp=record.ts)
 
     # -- mentions + watchers -> windows, rules, alerts -------------------------------------------
     async def handle_entity_batch(self, batch: Sequence[EventT]) -> None:

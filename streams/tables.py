@@ -16,8 +16,9 @@ class DeliveredTable(faust.Table):
     after 100 ms without a send (``ProducerBuffer.flush_atmost``), so under CPU load the offset of
     an event can be committed while the changelog record carrying its effect is still unsent; a
     kill -9 then loses that update for good (found by tests/test_crash.py). Agents await
-    ``delivered()`` at the end of each micro-batch, before Faust acknowledges the batch's events,
-    so a committed offset always has its table write on the broker.
+    ``delivered()`` at the end of each micro-batch, before ``InterestStreamApp.in_order`` counts
+    its events as applied (only applied offsets are committed: streams/offset_guard.py), so a
+    committed offset always has its table write on the broker.
     """
 
     _unconfirmed: list[FutureMessage] | None = None
