@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 import orjson
 
-from streams.decay import InterestState
+from streams.state.decay import InterestState
 
 DIM = 391  # sentiment 3 + topic 384 + style 4
 QUERIES = 200

@@ -15,9 +15,9 @@ import time
 import uuid
 from pathlib import Path
 
-from streams.broker import EmbeddedBroker
-from streams.process import WorkerProcess
-from streams.replay import replay
+from streams.tools.broker import EmbeddedBroker
+from streams.tools.process import WorkerProcess
+from streams.tools.replay import replay
 
 
 def click_stream(n: int, seed: int = 5) -> tuple[list[dict], list[dict]]:

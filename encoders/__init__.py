@@ -1,13 +1,14 @@
-"""Text -> facet vectors. Knows nothing of Kafka or FAISS."""
+"""Text -> facet vectors, and what is read off texts: entities, finance sentiment, discovered
+topics. Knows nothing of Kafka or FAISS."""
 
 from encoders.config import EncoderConfig
-from encoders.errors import ModelLoadError
+from encoders.errors import EntityTableError, ModelLoadError
 from encoders.facet_encoder import FacetEncoder, FacetVectors
-from encoders.heads import FACET_NAMES, FacetHead, SentimentHead, StyleHead, TopicHead
+from encoders.heads import FacetHead, SentimentHead, StyleHead, TopicHead
 
 __all__ = [
-    "FACET_NAMES",
     "EncoderConfig",
+    "EntityTableError",
     "FacetEncoder",
     "FacetHead",
     "FacetVectors",

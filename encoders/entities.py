@@ -16,12 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
+from encoders.errors import EntityTableError
+
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,5}(?:[.-][A-Za-z0-9]{1,2})?)\b")
 _SUFFIX = re.compile(r",?\s+(Inc\.?|Corporation|Corp\.?|Company|Co\.?|Holdings|Group|plc|Ltd\.?)$")
-
-
-class EntityTableError(ValueError):
-    """The ticker table cannot be read; the message names the file and the line."""
 
 
 def bundled_tickers_path() -> Path:

@@ -13,7 +13,8 @@ import torch
 
 from encoders.config import EncoderConfig
 from encoders.errors import ModelLoadError
-from encoders.heads import FACET_NAMES, FacetHead, SentimentHead, StyleHead, TopicHead, l2_normalise
+from encoders.heads import FacetHead, SentimentHead, StyleHead, TopicHead
+from schemas.facets import FACET_NAMES, l2_normalise
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-LABELS = ("negative", "neutral", "positive")
+from schemas.facets import SENTIMENT_LABELS
 
 # Valence per phrase (regex, case-insensitive, on word boundaries). Signs follow how markets read
 # the phrase about the company it names; magnitudes 1 (mild) to 3 (severe).
@@ -29,8 +29,10 @@ FINANCE_PHRASES: Mapping[str, float] = {
     r"(?:tops|topped|exceeds?|exceeded) (?:\w+ )?(?:estimates|expectations|forecasts?)": 2.0,
     r"miss(?:es|ed)? (?:\w+ )?(?:estimates|expectations|forecasts?)": -2.0,
     r"falls? short of (?:\w+ )?(?:estimates|expectations|forecasts?)": -2.0,
-    r"(?:raises?|raised|lifts?|lifted|boosts?|boosted|hikes?|hiked) (?:its |full-year |annual )?(?:guidance|outlook|forecast|dividend)": 2.0,
-    r"(?:cuts?|lowers?|lowered|slashe[sd]|slash|reduces?|reduced) (?:its |full-year |annual )?(?:guidance|outlook|forecast|dividend)": -2.0,
+    r"(?:raises?|raised|lifts?|lifted|boosts?|boosted|hikes?|hiked) "
+    r"(?:its |full-year |annual )?(?:guidance|outlook|forecast|dividend)": 2.0,
+    r"(?:cuts?|lowers?|lowered|slashe[sd]|slash|reduces?|reduced) "
+    r"(?:its |full-year |annual )?(?:guidance|outlook|forecast|dividend)": -2.0,
     r"(?:guidance|outlook|forecast|dividend) (?:cut|lowered|slashed|reduced)": -2.0,
     r"profit warning|warns? on (?:profits?|earnings|sales|revenue)": -2.0,
     r"downgrade[sd]?|cut to (?:sell|underweight|underperform)": -1.5,
@@ -59,10 +61,6 @@ class NewsSentiment:
     confidence: float  # probability of the label
     probabilities: tuple[float, float, float]  # negative, neutral, positive
     phrases: tuple[str, ...]  # finance phrases that matched
-
-    def to_dict(self) -> dict[str, object]:
-        return {"score": self.score, "label": self.label, "confidence": self.confidence,
-                "probabilities": dict(zip(LABELS, self.probabilities)), "phrases": list(self.phrases)}
 
 
 def finance_valence(text: str) -> tuple[float, tuple[str, ...]]:
@@ -94,5 +92,5 @@ class FinanceSentiment:
                 p_fin = np.array([max(-s, 0.0), 1.0 - abs(s), max(s, 0.0)])
                 p = (1.0 - self.finance_weight) * p + self.finance_weight * p_fin
             k = int(np.argmax(p))
-            out.append(NewsSentiment(float(p[2] - p[0]), LABELS[k], float(p[k]), tuple(float(x) for x in p), hits))
+            out.append(NewsSentiment(float(p[2] - p[0]), SENTIMENT_LABELS[k], float(p[k]), tuple(float(x) for x in p), hits))
         return out

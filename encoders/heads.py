@@ -15,15 +15,9 @@ import numpy as np
 
 from encoders.anchors import FORMALITY_ANCHORS, SENTIMENT_ANCHORS
 from encoders.online_sentiment import OnlineSentiment, rating_label
-
-FACET_NAMES = ("sentiment", "topic", "style")
+from schemas.facets import SENTIMENT_LABELS, STYLE_READINGS, l2_normalise
 
 Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, d) unit rows
-
-
-def l2_normalise(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return rows / np.maximum(norms, 1e-12)
 
 
 class FacetHead(Protocol):
@@ -74,7 +68,7 @@ class SentimentHead:
     """
 
     name = "sentiment"
-    labels = ("negative", "neutral", "positive")
+    labels = SENTIMENT_LABELS
     dim = 3
 
     def __init__(self, embed: Embedder, temperature: float = 10.0, lexicon_weight: float = 0.7,
@@ -142,7 +136,7 @@ class StyleHead:
     """
 
     name = "style"
-    readings = ("formality", "detail", "intensity")
+    readings = STYLE_READINGS
     dim = 4
 
     def __init__(self, embed: Embedder, formality_scale: float = 8.0) -> None:

@@ -14,14 +14,13 @@ not get worse, otherwise it is dropped (counted as rejected). Each kept update b
 
 from __future__ import annotations
 
-import base64
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-LABELS = ("negative", "neutral", "positive")
+from schemas import pack_vector, unpack_vector
 
 
 def rating_label(rating: int) -> int:
@@ -124,23 +123,16 @@ class OnlineSentiment:
 
     def to_dict(self) -> dict[str, Any]:
         """The learned weights and counters (held-back examples stay in memory)."""
-        return {"w": _pack(self.w), "b": _pack(self.b), "shape": list(self.w.shape), "version": self.version,
+        return {"w": pack_vector(self.w), "b": pack_vector(self.b), "shape": list(self.w.shape), "version": self.version,
                 "lexicon_weight": self.lexicon_weight,
                 "accepted": self.accepted, "rejected": self.rejected, "seen": self.seen}
 
     def load(self, data: dict[str, Any]) -> None:
         if data.get("version", 0) <= self.version or list(data["shape"]) != list(self.w.shape):
             return  # never go back to an older head (or one for another model)
-        self.w = _unpack(data["w"]).reshape(data["shape"])
-        self.b = _unpack(data["b"])
+        self.w = unpack_vector(data["w"]).reshape(data["shape"])
+        self.b = unpack_vector(data["b"])
         self.lexicon_weight = float(data.get("lexicon_weight", self.lexicon_weight))
         self.version, self.accepted = int(data["version"]), int(data["accepted"])
         self.rejected, self.seen = int(data["rejected"]), int(data["seen"])
 
-
-def _pack(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
-
-
-def _unpack(s: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(s), dtype="<f8").copy()

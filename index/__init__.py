@@ -1,6 +1,7 @@
 """Facet vectors -> FAISS item index. Knows nothing of Kafka."""
 
 from index.config import IndexConfig
-from index.item_index import Hit, ItemIndex, UnknownItem
+from index.errors import IndexConfigError, UnknownItem
+from index.item_index import Hit, ItemIndex
 
-__all__ = ["Hit", "IndexConfig", "ItemIndex", "UnknownItem"]
+__all__ = ["Hit", "IndexConfig", "IndexConfigError", "ItemIndex", "UnknownItem"]

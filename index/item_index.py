@@ -17,12 +17,10 @@ import faiss
 import numpy as np
 
 from index.config import IndexConfig
+from index.errors import IndexConfigError, UnknownItem
+from schemas.facets import l2_normalise, split_facets
 
 log = logging.getLogger(__name__)
-
-
-class UnknownItem(KeyError):
-    """An item id that is not (or no longer) in the index."""
 
 
 @dataclass(frozen=True)
@@ -43,23 +41,18 @@ class ItemIndex:
     def __init__(self, layout: Mapping[str, int], config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
         if not self.config.factory.startswith("IDMap2"):
-            raise ValueError(f"index factory {self.config.factory!r} must start with 'IDMap2' (deletes need it)")
+            raise IndexConfigError(f"index factory {self.config.factory!r} must start with 'IDMap2' (deletes need it)")
         missing = set(layout) - set(self.config.facet_weights)
         if missing:
-            raise ValueError(f"no retrieval weight configured for facets {sorted(missing)}")
+            raise IndexConfigError(f"no retrieval weight configured for facets {sorted(missing)}")
         self.layout = dict(layout)
         self.dim = sum(self.layout.values())
-        self._slices: dict[str, slice] = {}
-        start = 0
-        for name, d in self.layout.items():
-            self._slices[name] = slice(start, start + d)
-            start += d
         self._scale = np.concatenate(
             [np.full(d, np.sqrt(self.config.facet_weights[name]), dtype=np.float32) for name, d in self.layout.items()]
         )
         self._cpu = faiss.index_factory(self.dim, self.config.factory, faiss.METRIC_INNER_PRODUCT)
         if not self._cpu.is_trained:
-            raise ValueError(
+            raise IndexConfigError(
                 f"index factory {self.config.factory!r} needs training (IVF, PQ), which the live index "
                 "does not do yet; use 'IDMap2,Flat' (see benchmarks/RESULTS.md for sizes)"
             )
@@ -80,21 +73,15 @@ class ItemIndex:
     def _want_gpu(self) -> bool:
         gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
         if self.config.device == "gpu" and gpus == 0:
-            raise RuntimeError("index device 'gpu' requested but FAISS sees no GPU (is faiss-gpu installed?)")
+            raise IndexConfigError("index device 'gpu' requested but FAISS sees no GPU (is faiss-gpu installed?)")
         return self.config.device != "cpu" and gpus > 0
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __contains__(self, item_id: str) -> bool:
-        return item_id in self._ids
-
     def item_ids(self) -> list[str]:
         return list(self._ids)
-
-    def meta(self, item_id: str) -> dict[str, str]:
-        return self._meta.get(item_id, {})
 
     def pack(self, facets: Mapping[str, np.ndarray]) -> np.ndarray:
         """Facet rows (each (n, d_f) or (d_f,)) -> (n, dim) weighted concatenation."""
@@ -102,8 +89,7 @@ class ItemIndex:
         return np.ascontiguousarray(np.concatenate(rows, axis=1) * self._scale)
 
     def unpack(self, packed: np.ndarray) -> dict[str, np.ndarray]:
-        raw = np.atleast_2d(packed) / self._scale
-        return {name: raw[:, sl] for name, sl in self._slices.items()}
+        return split_facets(np.atleast_2d(packed) / self._scale, self.layout)
 
     # -- changes ---------------------------------------------------------------------------------
     def upsert(
@@ -185,7 +171,7 @@ class ItemIndex:
         if cats is None:
             return []
         names, centroids = cats
-        cos = centroids @ _unit(np.asarray(topic, dtype=np.float64))
+        cos = centroids @ l2_normalise(np.asarray(topic, dtype=np.float64))
         weights = np.exp(temperature * (cos - cos.max()))
         shares = weights / weights.sum()
         order = np.argsort(-shares)[:top]
@@ -222,7 +208,7 @@ class ItemIndex:
         if not queries:
             return []
         excluded = [set(e) for e in exclude] if exclude else [set() for _ in queries]
-        normed = [{name: _unit(np.asarray(q[name], dtype=np.float32)) for name in self.layout} for q in queries]
+        normed = [{name: l2_normalise(np.asarray(q[name], dtype=np.float32)) for name in self.layout} for q in queries]
         packed = self.pack({name: np.stack([q[name] for q in normed]) for name in self.layout})
         with self._lock:
             if len(self._ids) == 0:
@@ -244,8 +230,3 @@ class ItemIndex:
                         break
                 results.append(hits)
             return results
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 1e-12 else v

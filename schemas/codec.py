@@ -1,4 +1,5 @@
-"""Wire codecs: orjson for records, base64 float64 for state vectors (compact and exact)."""
+"""Wire codecs: orjson for records, and the one vector codec for stored state (base64 of
+little-endian float64: compact in JSON and exact)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def decode_event(raw: bytes | None, kind: str) -> AnyEvent:
 
 
 def pack_vector(vec: np.ndarray) -> str:
+    """Any-shaped array -> text (shape is not stored: the reader reshapes)."""
     return base64.b64encode(np.ascontiguousarray(vec, dtype="<f8").tobytes()).decode("ascii")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Mapping
 
@@ -77,7 +77,6 @@ def _timestamp(data: Mapping[str, Any], name: str = "ts") -> float:
 
 @dataclass(frozen=True)
 class SearchEvent:
-    topic: ClassVar[str] = "searches"
     kind: ClassVar[str] = "search"
     event_id: str
     user_id: str
@@ -91,7 +90,6 @@ class SearchEvent:
 
 @dataclass(frozen=True)
 class ClickEvent:
-    topic: ClassVar[str] = "clicks"
     kind: ClassVar[str] = "click"
     event_id: str
     user_id: str
@@ -111,7 +109,6 @@ class ClickEvent:
 
 @dataclass(frozen=True)
 class ReviewEvent:
-    topic: ClassVar[str] = "reviews"
     kind: ClassVar[str] = "review"
     event_id: str
     user_id: str
@@ -137,7 +134,6 @@ class ReviewEvent:
 
 @dataclass(frozen=True)
 class ItemEvent:
-    topic: ClassVar[str] = "items"
     kind: ClassVar[str] = "item"
     OPS: ClassVar[tuple[str, ...]] = ("upsert", "delete")
     event_id: str
@@ -175,7 +171,6 @@ class ItemEvent:
 class ForgetEvent:
     """Erase a user's profile (tombstone in the changelog). Later events start a new profile."""
 
-    topic: ClassVar[str] = "forget"
     kind: ClassVar[str] = "forget"
     event_id: str
     user_id: str
@@ -204,7 +199,6 @@ def ticker(value: Any, name: str = "ticker") -> str:
 class NewsEvent:
     """A news item. Entities come from ``tickers`` plus what the worker finds in the text."""
 
-    topic: ClassVar[str] = "news"
     kind: ClassVar[str] = "news"
     event_id: str
     headline: str
@@ -241,9 +235,9 @@ class NewsEvent:
 
 @dataclass(frozen=True)
 class WatchlistEvent:
-    """A user follows (``add``) or stops following (``remove``) an entity. Key it by entity."""
+    """A user follows (``add``) or stops following (``remove``) an entity. Keyed by user id, like
+    the user's other events, so it is applied in order with them."""
 
-    topic: ClassVar[str] = "watchlists"
     kind: ClassVar[str] = "watchlist"
     OPS: ClassVar[tuple[str, ...]] = ("add", "remove")
     event_id: str
@@ -265,63 +259,9 @@ class WatchlistEvent:
                    _timestamp(data), source)
 
 
-UserEvent = SearchEvent | ClickEvent | ReviewEvent
+InterestEvent = SearchEvent | ClickEvent | ReviewEvent  # events that move a user's Z
+UserRecord = InterestEvent | ForgetEvent | WatchlistEvent  # everything on the user topics
 AnyEvent = SearchEvent | ClickEvent | ReviewEvent | ItemEvent | ForgetEvent | NewsEvent | WatchlistEvent
 EVENT_TYPES: dict[str, type[AnyEvent]] = {
     t.kind: t for t in (SearchEvent, ClickEvent, ReviewEvent, ItemEvent, ForgetEvent, NewsEvent, WatchlistEvent)
 }
-
-
-@dataclass(frozen=True)
-class UserProfile:
-    """What the ``profiles`` topic and the profile API publish for a user."""
-
-    user_id: str
-    z: dict[str, list[float]]  # facet name -> unit vector (decay-weighted average, renormalised)
-    weight: float  # decayed total event weight at updated_at: how much evidence stands behind z
-    event_counts: dict[str, int]
-    updated_at: float  # event time of the newest event applied
-    last_event_id: str
-    summary: dict[str, Any] = field(default_factory=dict)  # human-readable facet readings
-
-    def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose: dataclasses.asdict deep-copies every vector, a hot-path cost.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A record the worker refused, with the reason and the original bytes (base64)."""
-
-    reason: str
-    topic: str
-    partition: int | None
-    offset: int | None
-    raw_b64: str
-    failed_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        # Shallow on purpose: dataclasses.asdict deep-copies every vector, a hot-path cost.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A news-sentiment alert for one entity, as published on the ``alerts`` topic and the API."""
-
-    alert_id: str  # entity:rule:episode start - the same episode always gets the same id
-    entity: str
-    rule: str  # "shift" | "threshold" | "volume"
-    window_start: float
-    window_end: float
-    score: float  # the window's mean sentiment in [-1, 1]
-    baseline: float  # the entity's trailing mean sentiment before this window
-    baseline_std: float
-    count: int  # news in the window
-    detail: str  # one line for people
-    news: list[dict[str, Any]]  # [{event_id, headline, score}] of the news that caused it, newest last
-    ts: float  # event time of the news that fired it
-    fired_at: float  # wall clock when the worker fired it
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,4 +1,4 @@
-"""Generate the bundled demo data in streams/demo_data/ (deterministic; re-run to regenerate).
+"""Generate the bundled demo data in streams/tools/demo_data/ (deterministic; re-run to regenerate).
 
 A small catalogue in six categories, and users whose tastes visibly shift: each user has one
 category before the shift and another after it, with searches, clicks and reviews in both phases.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-OUT = Path(__file__).resolve().parent.parent / "streams" / "demo_data"
+OUT = Path(__file__).resolve().parent.parent / "streams" / "tools" / "demo_data"
 DAY = 86400.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -98,7 +98,7 @@ def main() -> None:
         user = f"u{u:03d}"
         first = cats[u % len(cats)]
         second = cats[(u + 1 + u // len(cats)) % len(cats)]
-        for phase, cat, start, out in ((1, first, 0.0, before), (2, second, 21.0, after)):
+        for cat, start, out in ((first, 0.0, before), (second, 21.0, after)):
             spec = CATALOGUE[cat]
             mood_positive = rng.random() < 0.75
             for _ in range(4):

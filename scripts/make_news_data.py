@@ -1,4 +1,4 @@
-"""Generate the bundled news stream streams/demo_data/news.jsonl (deterministic; re-run to regenerate).
+"""Generate the bundled news stream streams/tools/demo_data/news.jsonl (deterministic; re-run to regenerate).
 
 Six companies get steady, mixed coverage (positive, neutral and negative headlines) for four days.
 At TURN_TS Tesla's coverage turns negative and triples in volume; nothing else changes. A few
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-OUT = Path(__file__).resolve().parent.parent / "streams" / "demo_data" / "news.jsonl"
+OUT = Path(__file__).resolve().parent.parent / "streams" / "tools" / "demo_data" / "news.jsonl"
 HOUR = 3600.0
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAYS = 4
@@ -78,7 +78,7 @@ def main() -> None:
             if tickers:
                 row["tickers"] = tickers
             rows.append(row)
-    for k in range(10):  # market-wide news that names no company in the table
+    for _ in range(10):  # market-wide news that names no company in the table
         n += 1
         rows.append({"type": "news", "event_id": f"news-{n:05d}", "headline": "Stocks drift ahead of the jobs report",
                      "body": "", "source": "wire", "ts": T0 + rng.uniform(0, DAYS * 24 * HOUR)})

@@ -1,4 +1,14 @@
-"""`interest-stream` command line: worker, demo, replay."""
+"""`interest-stream` command line (one settings object: environment, then these flags):
+
+    worker   consume events, keep profiles and the item index, serve the API
+    replay   send a JSONL file of events to the broker, each to its topic
+    demo     everything embedded: bundled broker, a worker, the bundled sample data (--news: alerting)
+    eval     relevance and sentiment on real public data, through a real worker
+    bench    throughput and latency against ceilings measured in the same run
+
+Only ``worker`` is part of the running service; the other commands are tools (streams/tools/) and
+import the bundled broker and the datasets only when they run.
+"""
 
 from __future__ import annotations
 
@@ -49,22 +59,27 @@ def worker(broker, app_id, web_host, web_port, data_dir, model, device, log_leve
 
 def run_worker(settings: Settings) -> None:
     import faust
+    from aiokafka.errors import KafkaConnectionError
 
-    from streams.app import InterestStreamApp, app_topics
-    from streams.replay import bootstrap_of
-    from streams.topics import TopicLayoutError, ensure_topics
+    from schemas.topics import TABLES, TOPICS, changelog_topic
+    from streams.errors import TopicLayoutError
+    from streams.worker.app import build_worker
+    from streams.worker.topic_admin import ensure_topics
 
-    topics, changelogs = app_topics(settings.app_id)
+    changelogs = [changelog_topic(settings.app_id, t) for t in TABLES]
     try:
-        partitions = asyncio.run(ensure_topics(bootstrap_of(settings.broker), topics, settings.partitions,
+        partitions = asyncio.run(ensure_topics(settings.bootstrap, [t.name for t in TOPICS], settings.partitions,
                                                 check=changelogs, wait_s=settings.broker_wait_s))
     except TopicLayoutError as exc:
         raise click.ClickException(str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - broker unreachable after retries: say so and stop
+    except (KafkaConnectionError, OSError) as exc:  # still unreachable after broker_wait_s of retries
         raise click.ClickException(f"cannot reach the broker at {settings.broker}: {exc}") from exc
-    interest_app = InterestStreamApp(settings.with_overrides(partitions=partitions))
-    worker = faust.Worker(interest_app.app, loglevel=settings.log_level, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    except Exception as exc:  # noqa: BLE001 - the broker answered but refused: say what it said
+        raise click.ClickException(
+            f"the broker at {settings.broker} answered, but checking or creating the topics failed: "
+            f"{type(exc).__name__}: {exc}") from exc
+    worker = build_worker(settings.with_overrides(partitions=partitions))
+    faust.Worker(worker.app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
 
 
 @main.command()
@@ -74,7 +89,8 @@ def replay(file: Path, broker: str | None) -> None:
     """Send a JSONL file of events (each with a 'type') to the broker."""
     from tqdm import tqdm
 
-    from streams.replay import read_jsonl, replay as do_replay
+    from streams.tools.replay import read_jsonl
+    from streams.tools.replay import replay as do_replay
 
     settings = _settings(broker=broker)
     events = list(read_jsonl(file))
@@ -84,12 +100,13 @@ def replay(file: Path, broker: str | None) -> None:
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), help="folder with items.jsonl, before.jsonl, after.jsonl")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="folder with items.jsonl, before.jsonl, after.jsonl")
 @click.option("--users", "show_users", default=3, show_default=True, help="how many users to print")
 @click.option("--news", is_flag=True, help="the news-alerting demo instead (data: news.jsonl)")
 def demo(data_dir: Path | None, show_users: int, news: bool) -> None:
     """Run everything embedded: bundled broker, a worker, the bundled sample data."""
-    from streams.demo import run_demo, run_news_demo
+    from streams.tools.demo import run_demo, run_news_demo
 
     if news:
         sys.exit(run_news_demo(_settings(), data_dir=data_dir))
@@ -106,8 +123,8 @@ def demo(data_dir: Path | None, show_users: int, news: bool) -> None:
 def evaluate(data_dir, users, sentiment_limit, only, json_out) -> None:
     """Measure the facets on real public data: next-item HR/nDCG@10 on MovieLens 100K (facet Z vs
     mean embedding vs popularity), sentiment accuracy/macro-F1 vs VADER on human-rated snippets."""
-    from streams.eval_data import EvalDataMissing
-    from streams.evaluate import EvalConfig, format_report, run_eval
+    from streams.errors import EvalDataMissing
+    from streams.tools.evaluate import EvalConfig, format_report, run_eval
 
     settings = _settings(eval_data_dir=str(data_dir) if data_dir else None)
     cfg = EvalConfig(Path(settings.eval_data_dir), users=users, sentiment_limit=sentiment_limit,
@@ -129,7 +146,7 @@ def evaluate(data_dir, users, sentiment_limit, only, json_out) -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
 def bench(items, users, text_events, clicks, search_repeat, naive_events, json_out) -> None:
     """Measure the pipeline against ceilings taken in the same run (bundled broker)."""
-    from streams.bench import BenchConfig, format_report, run_bench
+    from streams.tools.bench import BenchConfig, format_report, run_bench
 
     cfg = BenchConfig(users=users, items=items, text_events=text_events, click_events=clicks,
                       search_repeat=search_repeat, naive_events=naive_events)

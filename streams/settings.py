@@ -10,12 +10,9 @@ from typing import Any, Callable, Mapping
 
 from encoders import EncoderConfig
 from index import IndexConfig
+from streams.errors import SettingsError
 
 ENV_PREFIX = "INTEREST_STREAM_"
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +25,7 @@ class DecayConfig:
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """News-sentiment alerting (streams/alert_rules.py documents each rule)."""
+    """News-sentiment alerting (streams/state/alert_rules.py documents each rule)."""
 
     window_s: float = 6 * 3600.0  # hopping window size (event time) ...
     step_s: float = 3600.0  # ... and hop; the rules read the trailing window (the full one ending now)
@@ -94,6 +91,11 @@ class Settings:
     index: IndexConfig = field(default_factory=IndexConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
+    @property
+    def bootstrap(self) -> str:
+        """HOST:PORT for Kafka clients (the broker URL without its scheme)."""
+        return bootstrap_of(self.broker)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         values: dict[str, Any] = {}
@@ -138,6 +140,11 @@ class Settings:
         missing = {"search", "click", "review"} - set(self.decay.event_weights)
         if missing:
             raise SettingsError(f"event_weights lacks {sorted(missing)}")
+
+
+def bootstrap_of(broker_url: str) -> str:
+    """kafka://HOST:PORT -> HOST:PORT"""
+    return broker_url.split("://", 1)[-1]
 
 
 def _replace_path(obj: Any, path: list[str], value: Any) -> Any:

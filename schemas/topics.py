@@ -1,0 +1,69 @@
+"""The one table of topics and tables: every topic and table name is spelled here and nowhere else.
+
+Inbound topics carry one event type each and are keyed by one field of the record: the worker's
+state for that key lives in the partition the key hashes to, so topics with the same key field
+are co-partitioned (one partition count for all, checked at start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["input", "internal", "output"]
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    role: Role  # input: producers write it; internal: the worker writes and reads it; output: only written
+    kind: str | None = None  # the event type its records hold (inbound topics only)
+    key_field: str | None = None  # the record field its records are keyed by
+    key_default: str | None = None  # the key when that field is empty
+
+
+SEARCHES = TopicSpec("searches", "input", "search", "user_id")
+CLICKS = TopicSpec("clicks", "input", "click", "user_id")
+REVIEWS = TopicSpec("reviews", "input", "review", "user_id")
+FORGET = TopicSpec("forget", "input", "forget", "user_id")
+WATCHLISTS = TopicSpec("watchlists", "input", "watchlist", "user_id")
+ITEMS = TopicSpec("items", "input", "item", "item_id")
+# Keyed by source, so one feed's news stay in order; news without a source share one key.
+NEWS = TopicSpec("news", "input", "news", "source", key_default="news")
+MENTIONS = TopicSpec("news-mentions", "internal", key_field="entity")  # one record per entity a news item names
+WATCHERS = TopicSpec("entity-watchers", "internal", key_field="entity")  # follows and interest subscriptions
+PROFILES = TopicSpec("profiles", "output", key_field="user_id")
+DEAD_LETTERS = TopicSpec("dead-letters", "output")  # keyed as the refused record was
+ALERTS = TopicSpec("alerts", "output", key_field="entity")  # also read by the optional webhook agent
+USER_ALERTS = TopicSpec("user-alerts", "output", key_field="user_id")
+
+TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS, ITEMS, NEWS, MENTIONS, WATCHERS,
+                                 PROFILES, DEAD_LETTERS, ALERTS, USER_ALERTS)
+# Read by one agent, co-partitioned by user id, so a forget or a watchlist change is ordered with
+# the user's own events.
+USER_TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS)
+TOPIC_OF_KIND: dict[str, TopicSpec] = {t.kind: t for t in TOPICS if t.kind}
+KIND_OF_TOPIC: dict[str, str] = {t.name: t.kind for t in TOPICS if t.kind}
+
+# Faust tables (changelogged as "<app id>-<table>-changelog").
+USERS_TABLE = "users"  # user id -> InterestState
+ITEMS_TABLE = "items"  # item id -> stored facet vector and metadata (rebuilds the FAISS index)
+HEADS_TABLE = "heads"  # learned heads and discovered topics, newest version wins
+ENTITY_STATE_TABLE = "entity-state"  # entity -> baseline, cooldowns, recent news
+ENTITY_WINDOWS_TABLE = "entity-windows"  # (entity, window) -> count, sum, sum of squares
+WATCHERS_TABLE = "watchers"  # entity -> {user id: "watchlist" | "interest"}
+ALERTS_TABLE = "alerts"  # entity -> recent alerts
+TABLES: tuple[str, ...] = (USERS_TABLE, ITEMS_TABLE, HEADS_TABLE, ENTITY_STATE_TABLE, ENTITY_WINDOWS_TABLE,
+                           WATCHERS_TABLE, ALERTS_TABLE)
+
+
+def changelog_topic(app_id: str, table: str) -> str:
+    return f"{app_id}-{table}-changelog"
+
+
+def route(kind: str, record: dict) -> tuple[str, str | None]:
+    """(topic, key) for a JSON record of event type ``kind``; key None when it has no key field.
+    Raises KeyError for an unknown kind."""
+    spec = TOPIC_OF_KIND[kind]
+    key = record.get(spec.key_field) if spec.key_field else None
+    return spec.name, str(key) if key not in (None, "") else spec.key_default

@@ -1,0 +1,153 @@
+"""HTTP views on the worker (Faust web):
+
+    GET    /healthz                          status, broker, counters, offset guard, heads
+    GET    /users/{id}/profile               Z per facet, readings, what moved it (owner's partition)
+    GET    /users/{id}/recommendations?k=    nearest items for the user's Z (owner's partition)
+    DELETE /users/{id}                       forget the user (admin token)
+    POST   /users/{id}/watchlist             follow / unfollow tickers (admin token)
+    GET    /drift                            per-facet PSI of this worker's recent events
+    GET    /alerts?entity=&since=            recent news-sentiment alerts
+    GET    /entities/{ticker}                an entity's window, baseline and recent news
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from schemas import MAX_ID_LEN, MAX_TICKERS, InvalidEvent, dump_json, ticker
+from schemas.topics import FORGET, WATCHLISTS
+from streams.api.deps import ApiDeps
+from streams.state.profiles import user_z
+from streams.worker.readings import profile_of
+
+
+def _error(view: View, status: int, message: str) -> Response:
+    return view.json({"error": message, "status": status}, status=status)
+
+
+def register_views(app: faust.App, api: ApiDeps) -> None:
+    ctx = api.ctx
+
+    @app.page("/healthz", name="healthz")
+    async def healthz(view: View, request: Request) -> Response:
+        return view.json(api.health())
+
+    # Requests about a user are answered by the worker owning the user's partition (Faust routes
+    # them there); 503 while partitions are being reassigned.
+    @app.page("/users/{user_id}/profile", name="profile")
+    class Profile(View):
+        @app.topic_route(api.route_topic, match_info="user_id")
+        async def get(self, request: Request, user_id: str) -> Response:
+            if len(user_id) > MAX_ID_LEN:
+                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
+            state = api.users.state_of(user_id)
+            if state is None:
+                return _error(self, 404, f"unknown user {user_id!r}: no events seen for this user")
+            return self.json(profile_of(ctx, user_id, state).to_dict())
+
+    @app.page("/users/{user_id}", name="user")
+    class User(View):
+        async def delete(self, request: Request, user_id: str) -> Response:
+            """Forget a user: queued on the `forget` topic, applied in order with their events."""
+            refusal = _admin_refusal(self, request, user_id)
+            if refusal is not None:
+                return refusal
+            event = {"type": "forget", "event_id": f"forget-{uuid.uuid4().hex}", "user_id": user_id, "ts": time.time()}
+            await ctx.outbox.publish(FORGET.name, user_id.encode(), dump_json(event))
+            return self.json({"user_id": user_id, "status": "forgetting", "event_id": event["event_id"]}, status=202)
+
+    def _admin_refusal(view: View, request: Request, user_id: str) -> Response | None:
+        """The answer refusing an admin write about ``user_id`` (no token, wrong token, id too long), or None."""
+        token = ctx.settings.admin_token
+        if not token:
+            return _error(view, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return _error(view, 401, "missing or wrong bearer token")
+        if len(user_id) > MAX_ID_LEN:
+            return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
+        return None
+
+    @app.page("/users/{user_id}/watchlist", name="watchlist")
+    class Watchlist(View):
+        async def post(self, request: Request, user_id: str) -> Response:
+            """Body {"add": [tickers], "remove": [tickers]}: queued on `watchlists`, keyed by user."""
+            refusal = _admin_refusal(self, request, user_id)
+            if refusal is not None:
+                return refusal
+            try:
+                body = await request.json()
+                changes = [(op, ticker(t, op)) for op in ("add", "remove") for t in body.get(op, [])]
+            except (ValueError, AttributeError, TypeError, InvalidEvent) as exc:
+                return _error(self, 400, f'body must be {{"add": [tickers], "remove": [tickers]}}: {exc}')
+            if not changes or len(changes) > MAX_TICKERS:
+                return _error(self, 400, f"give 1 to {MAX_TICKERS} tickers to add or remove")
+            for op, entity in changes:
+                event = {"type": "watchlist", "event_id": f"wl-{uuid.uuid4().hex}", "user_id": user_id,
+                         "entity": entity, "op": op, "ts": time.time()}
+                await ctx.outbox.publish(WATCHLISTS.name, user_id.encode(), dump_json(event))
+            return self.json({"user_id": user_id, "queued": [{"op": o, "entity": e} for o, e in changes]}, status=202)
+
+    @app.page("/drift", name="drift")
+    async def drift(view: View, request: Request) -> Response:
+        """Per facet: PSI between this worker's first and last `drift_window` events, and both mixes."""
+        return view.json({"window": api.drift.window, "facets": api.drift.report()})
+
+    @app.page("/alerts", name="alerts")
+    async def alerts(view: View, request: Request) -> Response:
+        """?entity=TICKER&since=epoch seconds (event time); newest last."""
+        entity = request.query.get("entity") or None
+        try:
+            since = float(request.query.get("since", "0"))
+            entity = ticker(entity, "entity") if entity else None
+        except (ValueError, InvalidEvent) as exc:
+            return _error(view, 400, f"entity must be a ticker and since epoch seconds: {exc}")
+        return view.json({"alerts": api.news.recent_alerts(entity, since)})
+
+    @app.page("/entities/{entity}", name="entity")
+    async def entity(view: View, request: Request, entity: str) -> Response:
+        try:
+            symbol = ticker(entity, "entity")
+        except InvalidEvent as exc:
+            return _error(view, 400, str(exc))
+        summary = api.news.entity_summary(symbol)
+        if summary is None:
+            return _error(view, 404, f"no news seen about {symbol}")
+        return view.json(summary)
+
+    @app.page("/users/{user_id}/recommendations", name="recommendations")
+    @app.topic_route(api.route_topic, match_info="user_id")
+    async def recommendations(view: View, request: Request, user_id: str) -> Response:
+        if len(user_id) > MAX_ID_LEN:
+            return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
+        max_k = ctx.settings.max_k
+        raw_k = request.query.get("k", "10")
+        try:
+            k = int(raw_k)
+        except ValueError:
+            return _error(view, 400, f"k must be a whole number from 1 to {max_k}, got {raw_k!r}")
+        if not 1 <= k <= max_k:
+            return _error(view, 400, f"k must be from 1 to {max_k}, got {k}")
+        state = api.users.state_of(user_id)
+        if state is None:
+            return _error(view, 404, f"unknown user {user_id!r}: no events seen for this user")
+        if state.empty:
+            return _error(view, 404, f"user {user_id!r} has no search, click or review yet to recommend from")
+        [hits] = ctx.index.search([user_z(state, ctx.layout)], k, exclude=[state.seen_items])
+        items: list[dict[str, Any]] = [
+            {
+                "item_id": h.item_id,
+                "score": round(h.score, 6),
+                "facet_scores": {f: round(s, 6) for f, s in h.facet_scores.items()},
+                "contributions": {f: round(c, 6) for f, c in h.contributions.items()},
+                "matched_by": h.matched_by,
+                **h.meta,
+            }
+            for h in hits
+        ]
+        return view.json({"user_id": user_id, "k": k, "items": items})

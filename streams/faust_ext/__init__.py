@@ -1,0 +1,19 @@
+"""Every use of Faust's private API lives in this package, and nowhere else.
+
+This is why pyproject.toml pins faust-streaming to 0.15.x: each name below is internal to Faust
+and may change in any release. A Faust upgrade means re-reading these three modules (and running
+the crash, rebalance and pipeline tests, which are what found each need):
+
+- ``context.py``: ``faust.streams._current_event`` - the event whose partition a table write (and
+  a RocksDB read) belongs to, set per event of a micro-batch (``take_events`` does not).
+- ``tables.py``: ``Table.send_changelog`` (awaitable changelog writes) and the RocksDB store's
+  ``_dbs`` / ``_visible_items`` (reading every local partition, standbys included).
+- ``consumer.py``: the aiokafka driver's ``_thread``, ``_read_offset``, ``_acked`` /
+  ``_acked_index`` and ``_new_offset`` (the offset guard decides what is applied and committed).
+"""
+
+from streams.faust_ext.consumer import GuardedConsumer
+from streams.faust_ext.context import event_context
+from streams.faust_ext.tables import DeliveredTable, local_rows
+
+__all__ = ["DeliveredTable", "GuardedConsumer", "event_context", "local_rows"]

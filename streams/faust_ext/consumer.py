@@ -1,0 +1,123 @@
+"""Faust's aiokafka consumer, with an ``OffsetGuard`` deciding what agents apply and what is committed.
+
+Found by tests/test_crash.py with the RocksDB store (its recovery takes no time, so the timing
+lines up on most restarts under load): after table recovery Faust seeks each input partition back
+to its committed offset, but a fetch issued before that seek can return after it with records
+thousands of offsets ahead. Faust records the offsets in between as a "gap" that counts as
+acknowledged, hands over the stale records and drops the re-read ones as already read; a partition
+nobody has committed yet is not sought at all. Its next commit then jumped ~8,000 records per
+partition that no agent ever applied.
+
+So for the topics the agents read (each agent goes through the worker's ``in_order``):
+- after Faust's seek, each partition is sought again, to its committed offset or its first one,
+  and the guard starts there;
+- Faust's own read-offset filter is switched off (it would drop the records we read again on
+  purpose); the guard orders records instead (``admit``), asking for a partition to be read again
+  when records are missing;
+- the first record after each of our seeks tells whether the offsets before it exist (a hole);
+- the committed offset is the guard's, not Faust's: below it every record was applied, and its
+  table writes and output records were acknowledged by the broker (``streams/worker/app.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator, Sequence
+
+from aiokafka import TopicPartition
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
+from faust.types import TP, EventT, Message
+
+from streams.state.offset_guard import OffsetGuard, Verdict
+
+
+class GuardedConsumer(AIOKafkaFaustConsumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard: OffsetGuard[TP] = OffsetGuard()
+        self._guarded_topics: frozenset[str] | None = None
+        self._fetches = 0  # getmany calls so far
+        self._sought: dict[TP, tuple[int, int]] = {}  # our seek: (offset, fetches when it completed)
+
+    def _guarded(self, tp: TP) -> bool:
+        """The agents' input topics. Not the changelogs: Faust's recovery reads them through this
+        consumer too, and positions them itself."""
+        if self._guarded_topics is None:
+            self._guarded_topics = frozenset(t for agent in self.app.agents.values() for t in agent.channel.topics)
+        return tp.topic in self._guarded_topics
+
+    # -- positions -------------------------------------------------------------------------------
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        assigned = {tp for tp in self.assignment() if self._guarded(tp)}
+        self.guard.keep_only(assigned)
+        if not assigned:
+            return
+        consumer = self._thread._ensure_consumer()
+        committed = {tp: await self._thread.call_thread(consumer.committed, _kafka_tp(tp)) for tp in assigned}
+        never = [tp for tp, offset in committed.items() if offset is None]
+        if never:  # the app's reset policy is "earliest"
+            committed.update(await self.earliest_offsets(*never))
+        for tp, offset in committed.items():
+            await self._seek_guarded(tp, offset)
+            self.guard.position(tp, offset)
+
+    async def _seek_guarded(self, tp: TP, offset: int) -> None:
+        # In the consumer's own thread, waiting until the position holds (Faust's ``seek`` calls
+        # aiokafka from the event loop's thread, which left a partition stalled in the rebalance test).
+        await self._thread.seek_wait({_kafka_tp(tp): offset})
+        self._sought[tp] = (offset, self._fetches)
+
+    # -- records ---------------------------------------------------------------------------------
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        self._fetches += 1
+        fetch = self._fetches
+        for tp, offset in self.guard.stalled(time.monotonic()):
+            self.log.warning("%s: records fetched but none reached the agent; reading again from %d", tp, offset)
+            await self._seek_guarded(tp, offset)
+        async for tp, message in super().getmany(timeout):
+            if self._guarded(tp):
+                self.guard.fetched(tp, message.offset, time.monotonic())
+                sought = self._sought.get(tp)
+                if sought is not None and fetch > sought[1]:  # the first record read after our seek
+                    del self._sought[tp]
+                    self.guard.hole(tp, sought[0], message.offset)
+                self._read_offset[tp] = None  # Faust's filter would drop records read again on purpose
+            yield tp, message
+
+    async def admit(self, batch: Sequence[EventT]) -> list[EventT]:
+        """The events of ``batch`` to apply, in offset order per partition; asks for partitions
+        with missing records to be read again."""
+        admitted, now = [], time.monotonic()
+        for event in batch:
+            tp = event.message.tp
+            if not self._guarded(tp):
+                admitted.append(event)
+                continue
+            verdict, reread_from = self.guard.admit(tp, event.message.offset, now)
+            if verdict is Verdict.APPLY:
+                admitted.append(event)
+            elif reread_from is not None:
+                self.log.warning("%s: record %d came while %d was expected; reading again from %d",
+                                 tp, event.message.offset, reread_from, reread_from)
+                await self._seek_guarded(tp, reread_from)
+        return admitted
+
+    def applied(self, events: Sequence[EventT]) -> None:
+        """Every event in ``events`` (as returned by ``admit``) is applied and its writes delivered."""
+        for event in events:
+            if self._guarded(event.message.tp):
+                self.guard.applied(event.message.tp, event.message.offset)
+
+    # -- commits ---------------------------------------------------------------------------------
+    def _new_offset(self, tp: TP) -> int | None:
+        if not self._guarded(tp):
+            return super()._new_offset(tp)
+        # Faust's acknowledgements are not what decides here; drop them so they do not pile up.
+        self._acked[tp].clear()
+        self._acked_index[tp].clear()
+        return self.guard.committable(tp)
+
+
+def _kafka_tp(tp: TP) -> TopicPartition:
+    return TopicPartition(tp.topic, tp.partition)

@@ -1,0 +1,52 @@
+"""Faust tables whose changelog writes can be awaited, and reading every local partition of a table."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+from faust.types import FutureMessage
+
+from schemas import load_json
+
+
+class DeliveredTable(faust.Table):
+    """A ``faust.Table`` that remembers the changelog sends made since the last ``delivered()``.
+
+    Why: Faust commits a source offset after ``producer.flush()``, but its buffer flush gives up
+    after 100 ms without a send (``ProducerBuffer.flush_atmost``), so under CPU load the offset of
+    an event can be committed while the changelog record carrying its effect is still unsent; a
+    kill -9 then loses that update for good (found by tests/test_crash.py). Agents await
+    ``delivered()`` at the end of each micro-batch, before the worker's ``in_order`` counts
+    its events as applied (only applied offsets are committed: streams/state/offset_guard.py), so a
+    committed offset always has its table write on the broker.
+    """
+
+    _unconfirmed: list[FutureMessage] | None = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        fut = super().send_changelog(*args, **kwargs)
+        if self._unconfirmed is None:
+            self._unconfirmed = []
+        self._unconfirmed.append(fut)
+        return fut
+
+    async def delivered(self) -> int:
+        """Wait until every changelog record written so far is acknowledged by the broker."""
+        pending, self._unconfirmed = self._unconfirmed or [], None
+        if pending:
+            await asyncio.gather(*pending)
+        return len(pending)
+
+
+def local_rows(table: faust.Table) -> list[tuple[Any, Any]]:
+    """Every (key, value) this worker holds for ``table``, standby partitions included.
+
+    Why: RocksDB's items() lists active partitions only, and a restart replays just the changelog
+    tail, so state kept beside a table (the FAISS index, the learned heads) must be read back from
+    every local partition. A key may be in several partitions (the heads)."""
+    store = table.data
+    if hasattr(store, "_visible_items"):  # RocksDB: one database per partition
+        return [(load_json(k), load_json(v)) for db in list(store._dbs.values()) for k, v in store._visible_items(db)]
+    return list(table.items())

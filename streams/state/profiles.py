@@ -1,0 +1,67 @@
+"""Reading user state back for people: the unit Z, explanations (which events moved each facet)
+and the published profile record. Pure: the facet readings (named shares, sentiment, style) are
+passed in by the caller, who has the encoder and the index."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from schemas import UserProfile, split_facets, unit_facets
+from schemas.facets import Layout
+from streams.state.decay import InterestState
+
+
+def user_z(state: InterestState, layout: Layout) -> dict[str, np.ndarray]:
+    """The user's Z: each facet's decay-weighted average, renormalised to unit length."""
+    return unit_facets(state.mean(), layout)
+
+
+def facet_movement(before: np.ndarray | None, after: np.ndarray, layout: Layout) -> dict[str, float]:
+    """Per facet, 1 - cosine between the average before and after an event (0 = unmoved, 1 = the
+    first event, up to 2 = reversed)."""
+    if before is None:
+        return {name: 1.0 for name in layout}
+    b, a = split_facets(before, layout), split_facets(after, layout)
+    out = {}
+    for name in layout:
+        nb, na = float(np.linalg.norm(b[name])), float(np.linalg.norm(a[name]))
+        cos = float(b[name] @ a[name]) / (nb * na) if nb > 1e-12 and na > 1e-12 else 0.0
+        out[name] = round(1.0 - cos, 6)
+    return out
+
+
+def top_movers(state: InterestState, per_facet: int = 3) -> dict[str, list[dict[str, object]]]:
+    """For each facet, the recent events that moved it most (largest first)."""
+    facets = state.movers[-1]["moved"].keys() if state.movers else []
+    return {
+        f: [{"event_id": m["event_id"], "kind": m["kind"], "ts": m["ts"], "moved": m["moved"][f]}
+            for m in sorted(state.movers, key=lambda m: -m["moved"][f])[:per_facet]]
+        for f in facets
+    }
+
+
+def to_profile(
+    user_id: str,
+    state: InterestState,
+    layout: Layout,
+    readings: Mapping[str, object],
+    half_life_s: float,
+) -> UserProfile:
+    """The profile record: Z, evidence, counts, and ``readings`` (named facet readings) with the
+    events that moved each facet and the entities the user follows or reads about."""
+    z = user_z(state, layout) if not state.empty else {}
+    summary = {**readings, "moved_by": top_movers(state), "entities": {
+        "follows": list(state.follows),
+        "reads_about": {e: round(w, 3) for e, w in state.entity_weights(state.updated_at, half_life_s).items()},
+    }}
+    return UserProfile(
+        user_id=user_id,
+        z={name: np.round(vec, 6).tolist() for name, vec in z.items()},
+        weight=state.mass(state.updated_at, half_life_s),
+        event_counts=dict(state.counts),
+        updated_at=state.updated_at,
+        last_event_id=state.last_event_id,
+        summary=dict(summary),
+    )

@@ -1,0 +1,413 @@
+"""`interest-stream bench`: pipeline figures beside ceilings measured in the same run.
+
+Ceilings: the raw encoder (forward passes only, same batch size, same device), the raw broker
+(aiokafka produce/consume of same-sized records), raw FAISS (add, single and batched search).
+Pipeline: a real worker subprocess fed through the real broker. Baseline: the same worker with
+micro-batches of one event (one forward pass per event). Nothing here asserts; it reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from tqdm import tqdm
+
+from schemas.topics import PROFILES, TOPIC_OF_KIND
+from streams.settings import Settings
+from streams.tools.broker import EmbeddedBroker
+from streams.tools.demo import bundled_data_dir
+from streams.tools.process import WorkerProcess, get_json
+from streams.tools.replay import read_jsonl, replay
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    users: int = 200
+    items: int = 2000
+    text_events: int = 1500  # searches + reviews (about 4:1)
+    click_events: int = 5000
+    search_repeat: float = 0.3  # share of searches that repeat an earlier query
+    words: tuple[int, int] = (6, 20)  # text length range, in words
+    naive_events: int = 300
+    latency_seconds: float = 8.0
+    rec_queries: int = 300
+    seed: int = 7
+
+
+@dataclass
+class Report:
+    config: dict[str, Any]
+    ceilings: dict[str, float] = field(default_factory=dict)
+    pipeline: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+
+class StreamMaker:
+    """Deterministic synthetic events with a vocabulary taken from the bundled sample data."""
+
+    def __init__(self, cfg: BenchConfig) -> None:
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        text = " ".join(
+            str(e.get(k, "")) for f in ("items", "before") for e in read_jsonl(bundled_data_dir() / f"{f}.jsonl")
+            for k in ("title", "text", "query")
+        )
+        self.vocab = sorted(set(re.findall(r"[a-z]{3,}", text.lower())))
+        self.categories = ["running", "audio", "cooking", "camping", "books", "games"]
+        self._n = 0
+        self._queries: list[str] = []
+
+    def text(self) -> str:
+        lo, hi = self.cfg.words
+        return " ".join(self.rng.choice(self.vocab) for _ in range(self.rng.randint(lo, hi)))
+
+    def _id(self) -> str:
+        self._n += 1
+        return f"b{self._n}"
+
+    def items(self, n: int) -> list[dict[str, Any]]:
+        return [{"type": "item", "event_id": self._id(), "item_id": f"it{i}", "title": self.text(), "text": self.text(),
+                 "category": self.rng.choice(self.categories), "ts": 1.0} for i in range(n)]
+
+    def text_events(self, n: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(n):
+            user = f"u{self.rng.randrange(self.cfg.users)}"
+            ts = time.time()
+            if self.rng.random() < 0.2:
+                out.append({"type": "review", "event_id": self._id(), "user_id": user, "item_id": f"it{self.rng.randrange(self.cfg.items)}",
+                            "text": self.text(), "rating": self.rng.randint(1, 5), "ts": ts})
+                continue
+            if self._queries and self.rng.random() < self.cfg.search_repeat:
+                query = self.rng.choice(self._queries)
+            else:
+                query = self.text()
+                self._queries.append(query)
+            out.append({"type": "search", "event_id": self._id(), "user_id": user, "query": query, "ts": ts})
+        return out
+
+    def clicks(self, n: int) -> list[dict[str, Any]]:
+        return [{"type": "click", "event_id": self._id(), "user_id": f"u{self.rng.randrange(self.cfg.users)}",
+                 "item_id": f"it{self.rng.randrange(self.cfg.items)}", "ts": time.time()} for _ in range(n)]
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    arr = np.asarray(values)
+    return {f"p{q}": float(np.percentile(arr, q)) for q in (50, 95, 99)}
+
+
+# -- ceilings -----------------------------------------------------------------------------------
+def encoder_ceiling(settings: Settings, texts: list[str]) -> tuple[float, float]:
+    """(texts/s in forward passes of the worker's size, texts/s one at a time): no heads, no I/O."""
+    from dataclasses import replace
+
+    from encoders import FacetEncoder
+
+    size = settings.encoder.batch_size  # the worker's forward-pass size
+    enc = FacetEncoder(replace(settings.encoder, cache_size=0))
+    enc.embed(texts[:32])  # warm-up
+    t = time.perf_counter()
+    for i in range(0, len(texts), size):
+        enc.embed(texts[i : i + size])
+    batched = len(texts) / (time.perf_counter() - t)
+    few = texts[: max(50, len(texts) // 5)]
+    t = time.perf_counter()
+    for text in few:
+        enc.embed([text])
+    single = len(few) / (time.perf_counter() - t)
+    return batched, single
+
+
+async def broker_ceiling(bootstrap: str, n: int, size: int = 200) -> tuple[float, float]:
+    """(records/s produced, records/s consumed) with plain aiokafka."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    payload = b"x" * size
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    t = time.perf_counter()
+    futures = [await producer.send(topic, payload, key=str(i % 200).encode()) for i in range(n)]
+    await asyncio.gather(*futures)
+    produce = n / (time.perf_counter() - t)
+    await producer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        got, t = 0, time.perf_counter()  # no group join: timed from assignment to the last record
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            got += sum(len(v) for v in batch.values())
+        consume = n / (time.perf_counter() - t)
+    finally:
+        await consumer.stop()
+    return produce, consume
+
+
+async def broker_delivery_latency(bootstrap: str, partitions: int, rate: float, n: int = 45) -> list[float]:
+    """ms from send to a plain aiokafka consumer receiving it, over as many partitions as a
+    worker reads and with Faust's fetch wait (1.5 s): the floor under the pipeline's
+    event -> profile latency on this broker. Some brokers (the bundled Tansu) answer a fetch
+    that found no data only after a fixed wait, so this depends on the send rate."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"bench-lat-{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=1500)
+    await producer.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)  # resolve the end offsets before the first send
+        out = []
+        for i in range(n):
+            await asyncio.sleep(1.0 / rate)
+            t = time.perf_counter()
+            await producer.send_and_wait(topic, b"x", partition=i % partitions)
+            try:
+                await asyncio.wait_for(consumer.getone(), timeout=10)
+            except asyncio.TimeoutError:
+                continue  # not counted; a lost probe must not hang the bench
+            out.append((time.perf_counter() - t) * 1000)
+        return out[5:]  # the first fetches include start-up
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def faiss_ceiling(dim: int, n: int, queries: int) -> dict[str, float]:
+    import faiss
+
+    rng = np.random.default_rng(0)
+    xb = rng.normal(size=(n, dim)).astype(np.float32)
+    xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    xq = xb[rng.integers(0, n, size=queries)]
+    index = faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+    t = time.perf_counter()
+    index.add_with_ids(xb, np.arange(n, dtype=np.int64))
+    add = n / (time.perf_counter() - t)
+    lat = []
+    for q in xq:
+        t = time.perf_counter()
+        index.search(q[None, :], 10)
+        lat.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    index.search(xq, 10)
+    batched = queries / (time.perf_counter() - t)
+    return {"faiss_add_per_s": add, "faiss_search_p99_ms": percentiles(lat)["p99"], "faiss_batched_search_per_s": batched}
+
+
+# -- pipeline -----------------------------------------------------------------------------------
+def feed(events: list[dict[str, Any]], broker_url: str, label: str, partitions: int) -> None:
+    with tqdm(total=len(events), unit="ev", desc=label, file=sys.stderr, leave=False) as bar:
+        asyncio.run(replay(events, broker_url, bar.update, partitions))
+
+
+def throughput(worker: WorkerProcess, events: list[dict[str, Any]], broker_url: str, label: str, partitions: int) -> float:
+    """Events/s from the first send until the worker has applied (or dead-lettered) all of them."""
+    start = worker.health()
+    done = start["events_applied"] + start["user_events_dead_lettered"] + len(events)
+    t = time.perf_counter()
+    feed(events, broker_url, label, partitions)
+    worker.wait_processed(done, timeout_s=600)
+    return len(events) / (time.perf_counter() - t)
+
+
+async def paced_latency(
+    broker: EmbeddedBroker, make: Callable[[int], list[dict[str, Any]]], rate: float, seconds: float
+) -> list[float]:
+    """Send text events at ``rate``/s for ``seconds``; ms from send to the profile record on `profiles`.
+
+    A profile record covers its ``last_event_id`` and every event of that user sent before it
+    (the worker publishes one record per user per micro-batch).
+    """
+    sent_at: dict[str, float] = {}
+    pending: dict[str, list[str]] = {}  # user -> event ids sent, oldest first
+    latencies: list[float] = []
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await consumer.start()
+    await consumer.topics()
+    tps = [TopicPartition(PROFILES.name, p) for p in consumer.partitions_for_topic(PROFILES.name) or ()]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+    await producer.start()
+    total = int(rate * seconds)
+    events = make(total)
+
+    last_match = [time.perf_counter()]
+
+    async def receive() -> None:
+        while len(latencies) < total:
+            batch = await consumer.getmany(timeout_ms=500)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    profile = orjson.loads(r.value)
+                    queue = pending.get(profile["user_id"], [])
+                    if profile["last_event_id"] not in queue:
+                        continue
+                    upto = queue.index(profile["last_event_id"]) + 1
+                    for event_id in queue[:upto]:
+                        latencies.append((now - sent_at.pop(event_id)) * 1000)
+                    del queue[:upto]
+                    last_match[0] = now
+
+    receiver = asyncio.create_task(receive())
+    t0 = time.perf_counter()
+    for i, event in enumerate(events):
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+        sent_at[event["event_id"]] = time.perf_counter()
+        pending.setdefault(event["user_id"], []).append(event["event_id"])
+        topic = TOPIC_OF_KIND[event["type"]].name
+        await producer.send(topic, orjson.dumps(event), key=event["user_id"].encode())
+    await producer.stop()
+    # Done when every event is matched, or nothing new matched for 5 s (an event whose user's
+    # last profile named a different event — topics interleave — is left out, not waited for).
+    while not receiver.done() and time.perf_counter() - last_match[0] < 5.0:
+        await asyncio.sleep(0.2)
+    receiver.cancel()
+    await consumer.stop()
+    return latencies
+
+
+def recommendation_latency(worker: WorkerProcess, users: int, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t = time.perf_counter()
+        get_json(f"{worker.base}/users/u{i % users}/recommendations?k=10")
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None) -> Report:
+    report = Report(config={**asdict(cfg), "batch_max": settings.batch_max, "batch_wait_ms": settings.batch_wait_ms,
+                            "partitions": settings.partitions, "encoder_batch_size": settings.encoder.batch_size})
+    maker = StreamMaker(cfg)
+    workdir = Path(tempfile.mkdtemp(prefix="interest-stream-bench-"))
+    parts = settings.partitions
+    steps = tqdm(total=7, desc="bench", unit="step", file=sys.stderr)
+
+    texts = [maker.text() for _ in range(cfg.text_events)]
+    enc_batched, enc_single = encoder_ceiling(settings, texts)
+    report.ceilings.update(encoder_texts_per_s=enc_batched, encoder_single_texts_per_s=enc_single)
+    steps.update()
+    with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+        produce, consume = asyncio.run(broker_ceiling(broker.bootstrap, max(cfg.click_events, 5000)))
+        report.ceilings.update(broker_produce_per_s=produce, broker_consume_per_s=consume)
+        steps.update()
+        worker = WorkerProcess(broker.url, workdir, "bench-main", broker.worker_env)
+        try:
+            worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker to start")
+            report.ceilings.update(faiss_ceiling(391, cfg.items, cfg.rec_queries))
+            t = time.perf_counter()
+            feed(maker.items(cfg.items), broker.url, "catalogue", parts)
+            worker.wait_until(lambda h: h["items_indexed"] >= cfg.items, 600, "the catalogue to be indexed")
+            report.pipeline["items_per_s"] = cfg.items / (time.perf_counter() - t)
+            steps.update()
+            text_events = maker.text_events(cfg.text_events)
+            before = worker.health()
+            report.pipeline["text_events_per_s"] = throughput(worker, text_events, broker.url, "text events", parts)
+            after = worker.health()
+            hits = after["encoder_cache_hits"] - before["encoder_cache_hits"]
+            report.pipeline["text_cache_hit_share"] = hits / len(text_events)
+            report.pipeline["texts_per_encode_call"] = (after["texts_encoded"] - before["texts_encoded"]) / max(
+                1, after["encode_calls"] - before["encode_calls"])
+            steps.update()
+            report.pipeline["click_events_per_s"] = throughput(worker, maker.clicks(cfg.click_events), broker.url, "clicks", parts)
+            steps.update()
+            rate = 0.5 * report.pipeline["text_events_per_s"]
+            for label, r, n in (("", rate, 45), ("_slow", 7.0, 15)):
+                delivery = asyncio.run(broker_delivery_latency(broker.bootstrap, 4 * parts, r, n))
+                report.ceilings.update({f"broker_delivery{label}_{k}_ms": v for k, v in percentiles(delivery).items()})
+            lat = asyncio.run(paced_latency(broker, maker.text_events, rate, cfg.latency_seconds))
+            report.pipeline.update({f"latency_{k}_ms_at_half_rate": v for k, v in percentiles(lat).items()})
+            report.pipeline["latency_samples"] = len(lat)
+            rec = recommendation_latency(worker, cfg.users, cfg.rec_queries)
+            report.pipeline.update({f"recommendation_{k}_ms": v for k, v in percentiles(rec).items()})
+            steps.update()
+        finally:
+            worker.stop()
+    with EmbeddedBroker(log_file=workdir / "broker-naive.log") as broker:
+        naive = WorkerProcess(broker.url, workdir, "bench-naive", {**broker.worker_env, "INTEREST_STREAM_BATCH_MAX": "1",
+                                                                     "INTEREST_STREAM_ENCODER_CACHE_SIZE": "0"})
+        try:
+            naive.wait_until(lambda h: h["status"] == "ok", 180, "the naive worker to start")
+            fresh = StreamMaker(BenchConfig(**{**asdict(cfg), "search_repeat": 0.0, "seed": cfg.seed + 1}))
+            report.pipeline["naive_text_events_per_s"] = throughput(
+                naive, fresh.text_events(cfg.naive_events), broker.url, "naive baseline", parts)
+        finally:
+            naive.stop()
+    steps.update()
+    steps.close()
+    p, c = report.pipeline, report.ceilings
+    report.ratios = {
+        "text_events_vs_encoder_ceiling": p["text_events_per_s"] / c["encoder_texts_per_s"],
+        "text_events_vs_naive_baseline": p["text_events_per_s"] / p["naive_text_events_per_s"],
+        "clicks_vs_broker_consume": p["click_events_per_s"] / c["broker_consume_per_s"],
+        "latency_p50_vs_broker_delivery_p50": p["latency_p50_ms_at_half_rate"] / c["broker_delivery_p50_ms"],
+        "naive_vs_encoder_single": p["naive_text_events_per_s"] / c["encoder_single_texts_per_s"],
+    }
+    if json_out:
+        json_out.write_bytes(report.to_json())
+    return report
+
+
+def format_report(r: Report) -> str:
+    c, p, q = r.ceilings, r.pipeline, r.ratios
+    lines = [
+        "ceilings (same run)",
+        f"  encoder, batches of {r.config['encoder_batch_size']:<4}      {c['encoder_texts_per_s']:10.0f} texts/s",
+        f"  encoder, one text at a time     {c['encoder_single_texts_per_s']:10.0f} texts/s",
+        f"  broker produce / consume        {c['broker_produce_per_s']:10.0f} / {c['broker_consume_per_s']:.0f} records/s",
+        f"  broker delivery, {4 * r.config['partitions']} partitions   p50 {c['broker_delivery_p50_ms']:.0f} ms, "
+        f"p99 {c['broker_delivery_p99_ms']:.0f} ms at the latency test's rate; "
+        f"p50 {c['broker_delivery_slow_p50_ms']:.0f} ms at 7 records/s (send -> plain consumer)",
+        f"  faiss add / batched search      {c['faiss_add_per_s']:10.0f} / {c['faiss_batched_search_per_s']:.0f} per s "
+        f"(single search p99 {c['faiss_search_p99_ms']:.2f} ms, {r.config['items']} items)",
+        "pipeline (worker process, real broker)",
+        f"  catalogue items                 {p['items_per_s']:10.0f} items/s",
+        f"  search+review events            {p['text_events_per_s']:10.0f} events/s  "
+        f"({p['texts_per_encode_call']:.1f} texts per encoder call, {p['text_cache_hit_share']:.0%} served from cache)",
+        f"  click events                    {p['click_events_per_s']:10.0f} events/s",
+        f"  naive baseline (batch of 1)     {p['naive_text_events_per_s']:10.0f} events/s",
+        f"  event -> profile latency at half rate: p50 {p['latency_p50_ms_at_half_rate']:.0f} ms, "
+        f"p95 {p['latency_p95_ms_at_half_rate']:.0f} ms, p99 {p['latency_p99_ms_at_half_rate']:.0f} ms "
+        f"({p['latency_samples']} events)",
+        f"  recommendation over HTTP (k=10): p50 {p['recommendation_p50_ms']:.1f} ms, p95 {p['recommendation_p95_ms']:.1f} ms, "
+        f"p99 {p['recommendation_p99_ms']:.1f} ms",
+        "ratios",
+        f"  text events / encoder ceiling   {q['text_events_vs_encoder_ceiling']:.2f}   (target >= 0.8)",
+        f"  text events / naive baseline    {q['text_events_vs_naive_baseline']:.2f}   (target >= 2.5)",
+        f"  clicks / broker consume rate    {q['clicks_vs_broker_consume']:.3f}  (target >= 0.5)",
+        f"  latency p50 / broker delivery   {q['latency_p50_vs_broker_delivery_p50']:.2f}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""Builds one worker: the Faust app, its topics, tables, agents and timers, the handlers and the
+API. The only module that knows all of them; run it with ``faust.Worker(build_worker(s).app)``.
+
+Every agent is the same: take a micro-batch (``take_events``), let the offset guard admit its
+records (each once, in offset order: ``in_order``), hand them to a handler, and count them as
+applied once the handler's table writes and output records are acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Awaitable, Callable, Sequence
+
+import faust
+from faust.types import EventT
+
+from encoders import FacetEncoder
+from encoders.entities import EntityTable
+from encoders.topic_clusters import TopicClusters
+from index import ItemIndex
+from schemas.topics import (
+    ALERTS,
+    ALERTS_TABLE,
+    ENTITY_STATE_TABLE,
+    ENTITY_WINDOWS_TABLE,
+    HEADS_TABLE,
+    ITEMS,
+    ITEMS_TABLE,
+    MENTIONS,
+    NEWS,
+    TOPICS,
+    USER_TOPICS,
+    USERS_TABLE,
+    WATCHERS,
+    WATCHERS_TABLE,
+)
+from streams.api import ApiDeps, register_views
+from streams.faust_ext import DeliveredTable, GuardedConsumer
+from streams.settings import Settings
+from streams.state.drift import DriftMonitor
+from streams.worker.broker_health import BrokerHealth
+from streams.worker.context import Outbox, WorkerContext
+from streams.worker.heads import LearnedHeads
+from streams.worker.items import ItemHandler
+from streams.worker.news import NewsHandler, NewsTables
+from streams.worker.users import UserHandler
+from streams.worker.webhook import AlertForwarder, Webhook
+
+Handler = Callable[[Sequence[EventT]], Awaitable[None]]
+
+
+@dataclass
+class Worker:
+    """One worker's parts: ``app`` for faust.Worker, the rest for tools and tests in-process."""
+
+    app: faust.App
+    ctx: WorkerContext
+    users: UserHandler
+    items: ItemHandler
+    news: NewsHandler
+    drift: DriftMonitor
+    broker_health: BrokerHealth
+
+    def ready(self) -> bool:
+        return self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
+
+    def health(self) -> dict[str, Any]:
+        ctx = self.ctx
+        # degraded: the broker does not answer; the worker keeps retrying and resumes by itself.
+        status = "degraded" if not self.broker_health.reachable else "ok" if self.ready() else "starting"
+        return {
+            "status": status,
+            "broker": self.broker_health.to_dict(),
+            "uptime_s": round(time.time() - ctx.started_at, 3),
+            "items_indexed": len(ctx.index),
+            "users": len(self.users.table),
+            "model": ctx.encoder.model_name,
+            "device": str(ctx.encoder.device),
+            "index_on_gpu": ctx.index.use_gpu,
+            "encoder_forward_passes": ctx.encoder.forward_passes,
+            "encoder_cache_hits": ctx.encoder.cache_hits,
+            "sentiment_head": ctx.encoder.heads["sentiment"].online.status(),
+            # What the offset guard dropped or had read again (streams/state/offset_guard.py).
+            "input_order": asdict(self.app.consumer.guard.stats),
+            **asdict(ctx.stats),
+        }
+
+
+def faust_app(s: Settings) -> faust.App:
+    app = faust.App(
+        s.app_id,
+        broker=s.broker,
+        store=s.store,
+        datadir=s.data_dir,
+        web_host=s.web_host,
+        web_port=s.web_port,
+        web_enabled=True,
+        topic_partitions=s.partitions,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, s.session_timeout_s / 3),
+        producer_max_batch_size=s.producer_max_batch_bytes,
+        topic_replication_factor=1,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        Table=DeliveredTable,
+        table_standby_replicas=s.standby_replicas,
+        canonical_url=s.canonical_url or f"http://{s.web_host}:{s.web_port}",
+    )
+    # Agents apply each input record once and in offset order, and commit only what they have
+    # applied and delivered (streams/faust_ext/consumer.py: Faust can otherwise skip records).
+    app.transport.Consumer = GuardedConsumer
+    return app
+
+
+def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Worker:
+    s = settings
+    encoder = encoder or FacetEncoder(s.encoder)
+    app = faust_app(s)
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    topics = {t.name: app.topic(t.name, **raw) for t in TOPICS}
+    ctx = WorkerContext(
+        settings=s,
+        encoder=encoder,
+        index=ItemIndex(encoder.layout, s.index),
+        topics=TopicClusters(s.topic_clusters, encoder.layout["topic"]),
+        outbox=Outbox(topics),
+    )
+    # Plain JSON documents (no Faust model type: recovery decodes them without one).
+    schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
+    heads = LearnedHeads(ctx, None)  # its table needs its changelog callback first
+    heads.table = app.Table(HEADS_TABLE, schema=schema, on_changelog_event=heads.on_changelog)
+    heads.table.on_recover(heads.restore)
+    items = ItemHandler(ctx, None, heads)
+    items.table = app.Table(ITEMS_TABLE, schema=schema, on_changelog_event=items.on_changelog)
+    items.table.on_recover(items.rebuild_index)
+    app.timer(0.5, name="item-index-sync")(items.apply_changes)
+    entities = EntityTable.from_csv(s.alerts.tickers_file or None)
+    drift = DriftMonitor(encoder.layout, s.drift_window)
+    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift)
+    a = s.alerts
+    news = NewsHandler(ctx, NewsTables(
+        entity_state=app.Table(ENTITY_STATE_TABLE, schema=schema),
+        # Event time: mentions are produced with the news item's ts as their timestamp.
+        windows=app.Table(ENTITY_WINDOWS_TABLE, schema=schema, default=list)
+        .hopping(a.window_s, a.step_s, expires=a.expires_s).relative_to_stream(),
+        watchers=app.Table(WATCHERS_TABLE, schema=schema),
+        alerts=app.Table(ALERTS_TABLE, schema=schema),
+    ), entities)
+
+    async def in_order(batch: Sequence[EventT], handle: Handler) -> None:
+        """``handle`` gets the events the offset guard admits (each input record once, in offset
+        order per partition) and must have awaited its table writes when it returns; once its
+        output records are acknowledged too, the events count as applied and may be committed."""
+        events = await app.consumer.admit(batch)
+        if events:
+            await handle(events)
+            await ctx.outbox.confirmed()
+        app.consumer.applied(events)
+
+    def agent(channel: faust.ChannelT, name: str, handle: Handler) -> None:
+        async def run(stream: faust.StreamT) -> None:
+            async for batch in stream.take_events(s.batch_max, within=s.batch_wait_ms / 1000.0):
+                await in_order(batch, handle)
+
+        app.agent(channel, name=name)(run)
+
+    agent(app.topic(*(t.name for t in USER_TOPICS), **raw), "user-events", users.handle)
+    agent(topics[ITEMS.name], "item-events", items.handle)
+    agent(topics[NEWS.name], "news-events", news.handle_news)
+    agent(app.topic(MENTIONS.name, WATCHERS.name, **raw), "entity-events", news.handle_entities)
+    if a.webhook_url:
+        forwarder = AlertForwarder(ctx, Webhook(a.webhook_url, a.webhook_attempts))
+
+        async def alert_webhook(stream: faust.StreamT) -> None:
+            # One alert at a time: a webhook that is down holds up this agent alone.
+            async for event in stream.events():
+                await in_order([event], forwarder.handle)
+
+        app.agent(topics[ALERTS.name], name="alert-webhook")(alert_webhook)
+
+    broker_health = BrokerHealth(s.bootstrap)
+    app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
+    worker = Worker(app, ctx, users, items, news, drift, broker_health)
+    # Requests about a user are answered by the worker owning the user's partition (of any user
+    # topic: they are co-partitioned).
+    register_views(app, ApiDeps(ctx, users, news, drift, worker.health, route_topic=topics[USER_TOPICS[0].name]))
+    return worker

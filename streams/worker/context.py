@@ -1,0 +1,129 @@
+"""What every handler of the worker gets: settings, the encoder and index, counters, and the ways
+out (send an output record, dead-letter an input one). Built once by ``streams/worker/app.py``;
+handlers depend on this, never on the Faust app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+import faust
+from faust.types import EventT
+
+from encoders import FacetEncoder, FacetVectors
+from encoders.topic_clusters import TopicClusters
+from index import ItemIndex
+from schemas import DeadLetter, InvalidEvent, decode_event, dump_json
+from schemas.records import AnyEvent
+from schemas.topics import DEAD_LETTERS, KIND_OF_TOPIC, USER_TOPICS
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_USER_TOPIC_NAMES = frozenset(t.name for t in USER_TOPICS)
+
+
+@dataclass
+class WorkerStats:
+    """The worker's counters, shown on /healthz (field names are the JSON keys)."""
+
+    events_applied: int = 0  # user events folded into a profile
+    user_events_dead_lettered: int = 0
+    redelivered_skipped: int = 0  # messages already in a user's state (at-least-once delivery)
+    duplicate_skipped: int = 0  # event ids already in a user's state (re-sent by a producer)
+    items_applied: int = 0
+    dead_lettered: int = 0  # all topics
+    users_forgotten: int = 0
+    watchlist_events: int = 0  # follow/unfollow requests (applied, or already so)
+    batches: int = 0
+    encode_calls: int = 0  # micro-batches sent to the encoder ...
+    texts_encoded: int = 0  # ... and the texts in them
+    news_received: int = 0
+    news_without_entity: int = 0
+    mentions: int = 0
+    mentions_redelivered_skipped: int = 0
+    alerts_fired: int = 0
+    user_alerts_sent: int = 0
+    webhook_delivered: int = 0
+    webhook_failed: int = 0
+    recovered_after_s: float | None = None  # process start -> tables restored and index rebuilt
+
+
+class Outbox:
+    """Output records. ``send`` does not wait for the broker; ``confirmed`` waits for everything
+    sent so far, which the worker does before it lets the input offsets behind them be committed."""
+
+    def __init__(self, topics: Mapping[str, faust.TopicT]) -> None:
+        self._topics = topics
+        self._unconfirmed: set[asyncio.Future] = set()
+
+    async def send(self, topic: str, key: bytes | None, value: bytes, **kwargs: Any) -> None:
+        fut = await self._topics[topic].send(key=key, value=value, **kwargs)
+        if not fut.done():
+            self._unconfirmed.add(fut)
+            fut.add_done_callback(self._unconfirmed.discard)
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Send and wait until the broker has it (for API requests, answered after that)."""
+        fut = await self._topics[topic].send(key=key, value=value)
+        await fut
+
+    async def confirmed(self) -> None:
+        if self._unconfirmed:
+            await asyncio.gather(*list(self._unconfirmed))
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    encoder: FacetEncoder
+    index: ItemIndex
+    topics: TopicClusters  # discovered from every encoded text
+    outbox: Outbox
+    stats: WorkerStats = field(default_factory=WorkerStats)
+    started_at: float = field(default_factory=time.time)
+    # One thread: torch already uses every core for one forward pass; the point is only to keep
+    # the event loop (consumer fetches, web requests) running while a batch encodes. The learning
+    # heads are updated in the same thread, so never mid-way through an encode.
+    encode_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode"))
+
+    @property
+    def layout(self) -> dict[str, int]:
+        return self.encoder.layout
+
+    async def encode(self, texts: Sequence[str]) -> FacetVectors | None:
+        """One forward pass (or a few) for a whole micro-batch, off the event loop."""
+        if not texts:
+            return None
+        self.stats.encode_calls += 1
+        self.stats.texts_encoded += len(texts)
+        return await self.in_encode_thread(self.encoder.encode, list(texts))
+
+    async def in_encode_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.encode_pool, fn, *args)
+
+    async def decode(self, event: EventT) -> AnyEvent | None:
+        """The record in ``event`` (its topic says the type), or None after dead-lettering it."""
+        try:
+            return decode_event(event.value, KIND_OF_TOPIC[event.message.topic])
+        except InvalidEvent as exc:
+            await self.dead_letter(event, exc.reason)
+            return None
+
+    async def dead_letter(self, event: EventT, reason: str) -> None:
+        """Send the input record to the dead-letter topic with ``reason`` and its raw bytes."""
+        msg = event.message
+        raw = event.value if isinstance(event.value, bytes) else b""
+        letter = DeadLetter(reason, msg.topic, msg.partition, msg.offset, base64.b64encode(raw).decode(), time.time())
+        await self.outbox.send(DEAD_LETTERS.name, msg.key, dump_json(letter.to_dict()))
+        self.stats.dead_lettered += 1
+        if msg.topic in _USER_TOPIC_NAMES:
+            self.stats.user_events_dead_lettered += 1
+        log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)

@@ -1,0 +1,141 @@
+"""User events -> user state: decode, encode the micro-batch's texts once, read the users' states,
+apply the batch (``streams/state/updates.py``, one pure call), write the states, send the outputs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+from faust.types import EventT
+
+from encoders.entities import EntityTable
+from index import UnknownItem
+from schemas import ClickEvent, ForgetEvent, InvalidEvent, ReviewEvent, UserRecord, dump_json, join_facets
+from schemas.topics import PROFILES, WATCHERS
+from streams.faust_ext import DeliveredTable, event_context
+from streams.state.decay import InterestState
+from streams.state.drift import DriftMonitor
+from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
+from streams.worker.context import WorkerContext
+from streams.worker.heads import LearnedHeads
+from streams.worker.readings import drift_labels, profile_of
+
+
+def text_of(record: UserRecord) -> str | None:
+    """The text a search or review is encoded from (clicks reuse the item's stored vector)."""
+    if record.kind == "search":
+        return record.query
+    if record.kind == "review":
+        return record.text
+    return None
+
+
+def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
+    """(key, value) for the entity-watchers topic: keyed by entity, where the alerting state lives."""
+    return change.entity.encode(), dump_json(
+        {"user_id": change.user_id, "entity": change.entity, "op": change.op, "source": change.source})
+
+
+class UserHandler:
+    def __init__(self, ctx: WorkerContext, table: DeliveredTable, heads: LearnedHeads, entities: EntityTable,
+                 drift: DriftMonitor) -> None:
+        self.ctx = ctx
+        self.table = table
+        self.heads = heads
+        self.entities = entities
+        self.drift = drift
+
+    def state_of(self, user_id: str) -> InterestState | None:
+        stored = self.table.get(user_id)
+        return InterestState.from_dict(stored) if stored else None
+
+    async def handle(self, batch: Sequence[EventT]) -> None:
+        ctx, stats = self.ctx, self.ctx.stats
+        stats.batches += 1
+        decoded = await self._decode(batch)
+        texts = [t for _, r in decoded if (t := text_of(r)) is not None]
+        vectors = await ctx.encode(texts)  # one forward pass for the whole micro-batch
+        if texts:
+            ctx.topics.observe(vectors.facets["topic"], texts)
+        inputs, text_row = self._inputs(decoded, vectors)
+        stored: dict[str, InterestState | None] = {}
+        for event, record in decoded:
+            if record.user_id not in stored:
+                # In the event's context: Faust's RocksDB store reads a key from the partition of the
+                # *current event*, and outside it that is whichever event take_events last buffered.
+                with event_context(event):
+                    stored[record.user_id] = self.state_of(record.user_id)
+        result = apply_user_batch(inputs, stored, ctx.settings, ctx.layout)
+
+        for pos, reason in result.rejected:
+            await ctx.dead_letter(decoded[pos][0], reason)
+        # Offsets are acknowledged only after the whole batch, so a crash re-delivers it entirely.
+        for user_id, state in result.states.items():
+            with event_context(decoded[result.last_input[user_id]][0]):
+                if state is None:
+                    self.table.pop(user_id, None)  # a tombstone in the changelog
+                    continue
+                self.table[user_id] = state.to_dict()
+            if not state.empty:  # only watchlist changes so far: no Z to publish
+                profile = profile_of(ctx, user_id, state)
+                await ctx.outbox.send(PROFILES.name, user_id.encode(), dump_json(profile.to_dict()))
+        if result.applied:
+            rows = np.stack([inputs[pos].z for pos in result.applied])
+            for labels in drift_labels(ctx, rows):
+                self.drift.observe(labels)
+        rated = [(decoded[pos][0], decoded[pos][1].text, text_row[pos], decoded[pos][1].rating)
+                 for pos in result.applied if isinstance(decoded[pos][1], ReviewEvent)]
+        if rated:
+            await self.heads.learn_sentiment(rated, vectors)
+        if decoded:
+            await self.heads.save_topics(decoded[-1][0])
+        for change in result.watcher_changes:
+            key, value = watcher_record(change)
+            await ctx.outbox.send(WATCHERS.name, key, value)
+        await self.table.delivered()  # before in_order lets this batch's offsets be committed
+        # Counted once the batch is done (learning included), so a reader of /healthz who sees
+        # its events applied sees all of their effects too.
+        tally = result.tally
+        stats.events_applied += tally.applied
+        stats.redelivered_skipped += tally.redelivered
+        stats.duplicate_skipped += tally.duplicate
+        stats.users_forgotten += tally.forgotten
+        stats.watchlist_events += tally.watchlist
+
+    async def _decode(self, batch: Sequence[EventT]) -> list[tuple[EventT, UserRecord]]:
+        """Valid records in order; the rest dead-lettered (bad input, or a ts far in the future)."""
+        decoded, now = [], time.time()
+        for event in batch:
+            record = await self.ctx.decode(event)
+            if record is None:
+                continue
+            if not isinstance(record, ForgetEvent):
+                try:
+                    check_event_time(record, self.ctx.settings, now)
+                except InvalidEvent as exc:
+                    await self.ctx.dead_letter(event, exc.reason)
+                    continue
+            decoded.append((event, record))
+        return decoded
+
+    def _inputs(self, decoded, vectors) -> tuple[list[UserInput], dict[int, int]]:
+        """Each record with its facet vector (encoded text, or the clicked item's stored vector) and
+        the entities its text names; and, per position, its row among the encoded texts."""
+        inputs, text_row, row = [], {}, 0
+        layout = self.ctx.layout
+        for pos, (event, record) in enumerate(decoded):
+            msg, z, entities = event.message, None, ()
+            text = text_of(record)
+            if text is not None:
+                z, text_row[pos] = join_facets(vectors.row(row), layout), row
+                entities = tuple(self.entities.find(text))
+                row += 1
+            elif isinstance(record, ClickEvent):
+                try:
+                    z = join_facets(self.ctx.index.vectors(record.item_id), layout)
+                except UnknownItem:
+                    z = None  # rejected by apply_user_batch, dead-lettered above
+            inputs.append(UserInput(record, (msg.topic, msg.partition, msg.offset), z, entities))
+        return inputs, text_row

@@ -1,0 +1,25 @@
+"""The bench runs end to end on a tiny stream and reports every figure (no timing is asserted)."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+
+from streams.settings import Settings
+from streams.tools.bench import BenchConfig, format_report, run_bench
+
+
+def test_tiny_bench_reports_every_figure(tmp_path):
+    cfg = BenchConfig(users=20, items=40, text_events=60, click_events=200, naive_events=15,
+                      latency_seconds=1.5, rec_queries=10)
+    out = tmp_path / "bench.json"
+    report = run_bench(Settings(), cfg, out)
+    figures = {**report.ceilings, **report.pipeline, **report.ratios}
+    for name, value in figures.items():
+        assert math.isfinite(value) and value >= 0, name
+    assert report.pipeline["latency_samples"] > 0
+    assert report.pipeline["texts_per_encode_call"] > 1  # micro-batching happened
+    assert orjson.loads(out.read_bytes())["ratios"] == report.ratios
+    text = format_report(report)
+    assert "text events / encoder ceiling" in text and "naive baseline" in text

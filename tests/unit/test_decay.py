@@ -1,0 +1,118 @@
+"""Property tests for the decay-weighted average (streams/state/decay.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.state.decay import InterestState
+
+HALF_LIFE = 3600.0
+DIM = 4
+
+vectors = st.lists(st.floats(-1, 1, allow_nan=False), min_size=DIM, max_size=DIM).map(np.array)
+events = st.lists(
+    st.tuples(vectors, st.floats(0.1, 5.0), st.floats(0, 30 * 86400.0)),  # (z, weight, ts)
+    min_size=1,
+    max_size=30,
+)
+
+
+def brute_force(evts, at: float) -> np.ndarray:
+    """The definition, evaluated directly at time ``at`` >= every ts."""
+    tau = HALF_LIFE / math.log(2.0)
+    w = np.array([wt * math.exp(-(at - ts) / tau) for _, wt, ts in evts])
+    z = np.stack([v for v, _, _ in evts])
+    return (w[:, None] * z).sum(axis=0) / w.sum()
+
+
+def fold(evts) -> InterestState:
+    state = InterestState()
+    for z, w, ts in evts:
+        state.add(z, w, ts, HALF_LIFE)
+    return state
+
+
+@given(events)
+def test_matches_the_definition(evts):
+    # Evaluate the definition at the newest event time, where no weight can underflow.
+    at = max(ts for _, _, ts in evts)
+    np.testing.assert_allclose(fold(evts).mean(), brute_force(evts, at), rtol=1e-9, atol=1e-9)
+
+
+@given(events, st.randoms(use_true_random=False))
+def test_order_independent(evts, rnd):
+    shuffled = list(evts)
+    rnd.shuffle(shuffled)
+    np.testing.assert_allclose(fold(evts).mean(), fold(shuffled).mean(), rtol=1e-9, atol=1e-9)
+
+
+@given(vectors, st.integers(1, 20), st.floats(0.1, 5.0))
+def test_identical_events_give_that_vector(z, n, w):
+    evts = [(z, w, 1000.0 + i * 60.0) for i in range(n)]
+    np.testing.assert_allclose(fold(evts).mean(), z, atol=1e-12)
+
+
+@given(vectors, vectors)
+def test_half_life_halves_the_weight(a, b):
+    # Same weight, b one half-life newer: b counts twice as much as a.
+    state = fold([(a, 1.0, 0.0), (b, 1.0, HALF_LIFE)])
+    np.testing.assert_allclose(state.mean(), (a + 2 * b) / 3, atol=1e-12)
+
+
+@given(vectors, vectors, st.floats(0.1, 10.0))
+def test_event_type_weights_scale_contribution(a, b, w):
+    state = fold([(a, 1.0, 500.0), (b, w, 500.0)])
+    np.testing.assert_allclose(state.mean(), (a + w * b) / (1 + w), atol=1e-12)
+
+
+@given(events)
+def test_mass_decays_and_state_round_trips(evts):
+    state = fold(evts)
+    later = state.t_ref + HALF_LIFE
+    assert math.isclose(state.mass(later, HALF_LIFE), state.den / 2, rel_tol=1e-12)
+    restored = InterestState.from_dict(state.to_dict())
+    np.testing.assert_array_equal(restored.mean(), state.mean())
+    assert restored.t_ref == state.t_ref and restored.den == state.den
+
+
+@settings(max_examples=50)
+@given(vectors, vectors)
+def test_far_future_event_dominates_without_overflow(a, b):
+    state = fold([(a, 1.0, 0.0), (b, 1.0, 1e6 * HALF_LIFE)])
+    assert np.all(np.isfinite(state.mean()))
+    np.testing.assert_allclose(state.mean(), b, atol=1e-12)
+
+
+def test_seen_items_are_bounded_and_most_recent_last():
+    state = InterestState()
+    for i in range(10):
+        state.remember_item(f"i{i}", limit=3)
+    state.remember_item("i8", limit=3)
+    assert state.seen_items == ["i7", "i9", "i8"]
+
+
+mentions = st.lists(
+    st.tuples(st.sampled_from(["AAPL", "TSLA", "XOM"]), st.floats(0.1, 5.0), st.floats(0, 30 * 86400.0)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(mentions, st.randoms())
+def test_entity_weights_are_decayed_sums_whatever_the_order(evts, rnd):
+    """A user's entity weights: sum of w * 2^(-(at - ts)/half_life) per entity, order-independent."""
+    state = InterestState()
+    shuffled = list(evts)
+    rnd.shuffle(shuffled)
+    for entity, w, ts in shuffled:
+        state.note_entities([entity], w, ts, HALF_LIFE)
+    at = max(ts for _, _, ts in evts)
+    got = state.entity_weights(at, HALF_LIFE)
+    for entity in {e for e, _, _ in evts}:
+        want = sum(w * 2 ** (-(at - ts) / HALF_LIFE) for e, w, ts in evts if e == entity)
+        assert math.isclose(got[entity], want, rel_tol=1e-9, abs_tol=1e-12)

@@ -1,0 +1,100 @@
+"""One micro-batch of user events as one pure call (streams/state/updates.py: apply_user_batch)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas import ClickEvent, ForgetEvent, SearchEvent, WatchlistEvent
+from streams.settings import Settings
+from streams.state.decay import InterestState
+from streams.state.updates import Outcome, UserInput, WatcherChange, apply_event, apply_user_batch
+
+SETTINGS = Settings()
+LAYOUT = {"a": 2, "b": 3}
+
+
+def z(i: int) -> np.ndarray:
+    return np.random.default_rng(i).normal(size=5)
+
+
+# (kind, user, event number, timestamp); event numbers repeat on purpose (re-sent events).
+steps = st.lists(st.tuples(st.sampled_from(["search", "click", "forget", "unknown"]), st.sampled_from("uvw"),
+                           st.integers(0, 15), st.floats(0, 1e6)), max_size=40)
+
+
+def inputs_of(batch) -> list[UserInput]:
+    out = []
+    for offset, (kind, user, n, ts) in enumerate(batch):
+        if kind == "search":
+            out.append(UserInput(SearchEvent(f"e{n}", user, "q", ts), ("searches", 0, offset), z(n)))
+        elif kind == "click":
+            out.append(UserInput(ClickEvent(f"e{n}", user, "i", ts), ("clicks", 0, offset), z(n)))
+        elif kind == "unknown":  # a click on an item the index does not know
+            out.append(UserInput(ClickEvent(f"e{n}", user, "gone", ts), ("clicks", 0, offset), None))
+        else:
+            out.append(UserInput(ForgetEvent(f"f{offset}", user, ts), ("forget", 0, offset)))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=steps, batch=steps)
+def test_a_batch_equals_its_events_applied_one_by_one(before, batch):
+    """Whatever mix of users, forgets, re-sent ids and unknown items: the batch's new states are
+    what applying each event in order gives, and only changed users are written."""
+    stored: dict[str, InterestState] = {}
+    for item in inputs_of(before):  # some users already have state
+        if item.z is not None:
+            apply_event(stored.setdefault(item.record.user_id, InterestState()), item.record, item.z, SETTINGS,
+                        ("old", 0, len(stored)), LAYOUT)
+    expected = {u: InterestState.from_dict(s.to_dict()) for u, s in stored.items()}
+    changed, applied, rejected = {}, [], []
+    for pos, item in enumerate(inputs_of(batch)):
+        user = item.record.user_id
+        if isinstance(item.record, ForgetEvent):
+            expected[user] = InterestState()
+            changed[user] = None
+        elif item.z is None:
+            rejected.append(pos)
+        elif apply_event(expected.setdefault(user, InterestState()), item.record, item.z, SETTINGS, item.source,
+                         LAYOUT) is Outcome.APPLIED:
+            changed[user] = expected[user]
+            applied.append(pos)
+
+    fresh = {u: InterestState.from_dict(s.to_dict()) for u, s in stored.items()}
+    result = apply_user_batch(inputs_of(batch), fresh, SETTINGS, LAYOUT)
+    assert [pos for pos, _ in result.rejected] == rejected
+    assert all("unknown item_id 'gone'" in reason for _, reason in result.rejected)
+    assert result.applied == applied and result.tally.applied == len(applied)
+    assert set(result.states) == set(changed)
+    for user, state in result.states.items():
+        if changed[user] is None:
+            assert state is None, user
+        else:
+            assert state.to_dict() == changed[user].to_dict(), user
+    assert all(inputs_of(batch)[pos].record.user_id == user for user, pos in result.last_input.items())
+
+
+def test_a_forget_then_new_events_start_a_new_state_and_the_last_input_places_the_write():
+    old = InterestState()
+    apply_event(old, SearchEvent("e0", "u", "q", 1.0), z(0), SETTINGS)
+    batch = [
+        UserInput(SearchEvent("e1", "u", "q", 2.0), ("searches", 1, 10), z(1)),
+        UserInput(ForgetEvent("f", "u", 3.0), ("forget", 1, 4)),
+        UserInput(SearchEvent("e2", "u", "q", 4.0), ("searches", 1, 11), z(2)),
+    ]
+    result = apply_user_batch(batch, {"u": old}, SETTINGS, LAYOUT)
+    assert result.states["u"].counts == {"search": 1} and result.states["u"].last_event_id == "e2"
+    assert result.last_input == {"u": 2} and result.tally.forgotten == 1
+
+
+def test_watchlist_changes_and_interest_subscriptions_come_out_as_watcher_changes():
+    batch = [UserInput(WatchlistEvent("w1", "u", "TSLA", "add", 1.0), ("watchlists", 0, 0)),
+             UserInput(WatchlistEvent("w2", "u", "TSLA", "add", 1.0), ("watchlists", 0, 1))]  # already so
+    batch += [UserInput(SearchEvent(f"s{i}", "v", "Apple", 1.0), ("searches", 0, i), z(i), ("AAPL",))
+              for i in range(3)]  # 3 searches of weight 1 naming AAPL: interest_min_weight 3
+    result = apply_user_batch(batch, {}, SETTINGS, LAYOUT)
+    assert result.watcher_changes == [WatcherChange("u", "TSLA", "add", "watchlist"),
+                                      WatcherChange("v", "AAPL", "add", "interest")]
+    assert result.tally.watchlist == 2 and result.states["u"].empty and result.states["u"].follows == ["TSLA"]
