@@ -30,6 +30,9 @@ WATCHLISTS = TopicSpec("watchlists", "input", "watchlist", "user_id")
 ITEMS = TopicSpec("items", "input", "item", "item_id")
 # Keyed by source, so one feed's news stay in order; news without a source share one key.
 NEWS = TopicSpec("news", "input", "news", "source", key_default="news")
+# User records that arrived in another partition than the one their user id hashes to (another
+# client's partitioner, another key) are forwarded here, to that partition, before they touch state.
+USERS_REPARTITION = TopicSpec("users-repartition", "internal", key_field="user_id")
 MENTIONS = TopicSpec("news-mentions", "internal", key_field="entity")  # one record per entity a news item names
 WATCHERS = TopicSpec("entity-watchers", "internal", key_field="entity")  # follows and interest subscriptions
 PROFILES = TopicSpec("profiles", "output", key_field="user_id")
@@ -37,8 +40,8 @@ DEAD_LETTERS = TopicSpec("dead-letters", "output")  # keyed as the refused recor
 ALERTS = TopicSpec("alerts", "output", key_field="entity")  # also read by the optional webhook agent
 USER_ALERTS = TopicSpec("user-alerts", "output", key_field="user_id")
 
-TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS, ITEMS, NEWS, MENTIONS, WATCHERS,
-                                 PROFILES, DEAD_LETTERS, ALERTS, USER_ALERTS)
+TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS, ITEMS, NEWS, USERS_REPARTITION, MENTIONS,
+                                 WATCHERS, PROFILES, DEAD_LETTERS, ALERTS, USER_ALERTS)
 # Read by one agent, co-partitioned by user id, so a forget or a watchlist change is ordered with
 # the user's own events.
 USER_TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS)
@@ -55,6 +58,11 @@ WATCHERS_TABLE = "watchers"  # entity -> {user id: "watchlist" | "interest"}
 ALERTS_TABLE = "alerts"  # entity -> recent alerts
 TABLES: tuple[str, ...] = (USERS_TABLE, ITEMS_TABLE, HEADS_TABLE, ENTITY_STATE_TABLE, ENTITY_WINDOWS_TABLE,
                            WATCHERS_TABLE, ALERTS_TABLE)
+
+
+# Headers of a forwarded record: where it was first read (its place in the input log, which the
+# user's state remembers to drop a record forwarded twice).
+SOURCE_TOPIC_HEADER, SOURCE_PARTITION_HEADER, SOURCE_OFFSET_HEADER = "src-topic", "src-partition", "src-offset"
 
 
 def changelog_topic(app_id: str, table: str) -> str:

@@ -64,6 +64,10 @@ class Settings:
     # Consumer-group session timeout. Lower means faster failover; some brokers (the bundled Tansu)
     # also hold a fresh group's first join for about half of it.
     session_timeout_s: float = 10.0
+    # How long the broker may hold a fetch that finds no data: bounds how late an idle worker sees
+    # a new record on brokers that answer only at the deadline (the bundled Tansu answers at about
+    # half of it; Apache Kafka answers as soon as data arrives). Lower costs more idle fetch requests.
+    fetch_max_wait_ms: int = 100
     # Largest record batch the worker's producer builds (aiokafka's default). The bundled Tansu
     # broker reports a wrong end offset for multi-record batches, which would make table recovery
     # stop short; the demo and tests therefore run with 1 (one record per batch) against it.
@@ -84,8 +88,10 @@ class Settings:
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
     log_level: str = "info"
     eval_data_dir: str = ".eval-data"  # dataset package files for `interest-stream eval` (scripts/setup fetches them)
-    # Bearer token for admin endpoints (DELETE /users/{id}); empty disables them.
+    # Bearer token for admin endpoints (DELETE /users/{id}, POST /users/{id}/watchlist); empty disables them.
     admin_token: str = ""
+    # Bearer token for reading users (GET /users/{id}/...: profiles are personal data); empty: open.
+    read_token: str = ""
     decay: DecayConfig = field(default_factory=DecayConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -125,6 +131,8 @@ class Settings:
     def validate(self) -> None:
         if not self.broker.startswith(("kafka://", "aiokafka://")):
             raise SettingsError(f"broker {self.broker!r} must look like kafka://HOST:PORT")
+        if not 1 <= self.fetch_max_wait_ms <= 60_000:
+            raise SettingsError(f"fetch_max_wait_ms must be from 1 to 60000, got {self.fetch_max_wait_ms}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
             raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
         if self.decay.half_life_s <= 0:
@@ -178,6 +186,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "STORE": ("store", str),
     "PARTITIONS": ("partitions", int),
     "SESSION_TIMEOUT_S": ("session_timeout_s", float),
+    "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", int),
     "PRODUCER_MAX_BATCH_BYTES": ("producer_max_batch_bytes", int),
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
@@ -191,6 +200,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("log_level", str),
     "EVAL_DATA_DIR": ("eval_data_dir", str),
     "ADMIN_TOKEN": ("admin_token", str),
+    "READ_TOKEN": ("read_token", str),
     "HALF_LIFE_S": ("decay.half_life_s", float),
     "EVENT_WEIGHTS": ("decay.event_weights", parse_weights),
     "MODEL": ("encoder.model", str),

@@ -1,8 +1,8 @@
 """HTTP views on the worker (Faust web):
 
     GET    /healthz                          status, broker, counters, offset guard, heads
-    GET    /users/{id}/profile               Z per facet, readings, what moved it (owner's partition)
-    GET    /users/{id}/recommendations?k=    nearest items for the user's Z (owner's partition)
+    GET    /users/{id}/profile               Z per facet, readings, what moved it (owner's partition; read token)
+    GET    /users/{id}/recommendations?k=    nearest items for the user's Z (owner's partition; read token)
     DELETE /users/{id}                       forget the user (admin token)
     POST   /users/{id}/watchlist             follow / unfollow tickers (admin token)
     GET    /drift                            per-facet PSI of this worker's recent events
@@ -31,6 +31,11 @@ def _error(view: View, status: int, message: str) -> Response:
     return view.json({"error": message, "status": status}, status=status)
 
 
+def _bearer_is(request: Request, token: str) -> bool:
+    """Constant-time comparison of the Authorization header with ``Bearer <token>``."""
+    return hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
+
+
 def register_views(app: faust.App, api: ApiDeps) -> None:
     ctx = api.ctx
 
@@ -44,6 +49,9 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
     class Profile(View):
         @app.topic_route(api.route_topic, match_info="user_id")
         async def get(self, request: Request, user_id: str) -> Response:
+            refusal = _read_refusal(self, request)
+            if refusal is not None:
+                return refusal
             if len(user_id) > MAX_ID_LEN:
                 return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
             state = api.users.state_of(user_id)
@@ -62,12 +70,20 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
             await ctx.outbox.publish(FORGET.name, user_id.encode(), dump_json(event))
             return self.json({"user_id": user_id, "status": "forgetting", "event_id": event["event_id"]}, status=202)
 
+    def _read_refusal(view: View, request: Request) -> Response | None:
+        """401 when a read token is set and the request does not carry it (profiles are personal
+        data). Checked where the request is answered: a routed request keeps its headers."""
+        token = ctx.settings.read_token
+        if token and not _bearer_is(request, token):
+            return _error(view, 401, "missing or wrong bearer token (reading users needs INTEREST_STREAM_READ_TOKEN)")
+        return None
+
     def _admin_refusal(view: View, request: Request, user_id: str) -> Response | None:
         """The answer refusing an admin write about ``user_id`` (no token, wrong token, id too long), or None."""
         token = ctx.settings.admin_token
         if not token:
             return _error(view, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        if not _bearer_is(request, token):
             return _error(view, 401, "missing or wrong bearer token")
         if len(user_id) > MAX_ID_LEN:
             return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
@@ -123,6 +139,9 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
     @app.page("/users/{user_id}/recommendations", name="recommendations")
     @app.topic_route(api.route_topic, match_info="user_id")
     async def recommendations(view: View, request: Request, user_id: str) -> Response:
+        refusal = _read_refusal(view, request)
+        if refusal is not None:
+            return refusal
         if len(user_id) > MAX_ID_LEN:
             return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
         max_k = ctx.settings.max_k

@@ -9,11 +9,13 @@ the crash, rebalance and pipeline tests, which are what found each need):
 - ``tables.py``: ``Table.send_changelog`` (awaitable changelog writes) and the RocksDB store's
   ``_dbs`` / ``_visible_items`` (reading every local partition, standbys included).
 - ``consumer.py``: the aiokafka driver's ``_thread``, ``_read_offset``, ``_acked`` /
-  ``_acked_index`` and ``_new_offset`` (the offset guard decides what is applied and committed).
+  ``_acked_index`` and ``_new_offset`` (the offset guard decides what is applied and committed),
+  its consumer thread's ``_create_worker_consumer`` and aiokafka's ``_fetch_max_wait_ms`` (Faust
+  hard-codes the fetch wait to 1.5 s; the ``fetch_max_wait_ms`` setting replaces it).
 """
 
-from streams.faust_ext.consumer import GuardedConsumer
+from streams.faust_ext.consumer import GuardedConsumer, guarded_consumer
 from streams.faust_ext.context import event_context
 from streams.faust_ext.tables import DeliveredTable, local_rows
 
-__all__ = ["DeliveredTable", "GuardedConsumer", "event_context", "local_rows"]
+__all__ = ["DeliveredTable", "GuardedConsumer", "event_context", "guarded_consumer", "local_rows"]

@@ -25,13 +25,27 @@ import time
 from typing import Any, AsyncIterator, Sequence
 
 from aiokafka import TopicPartition
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
 from faust.types import TP, EventT, Message
 
 from streams.state.offset_guard import OffsetGuard, Verdict
 
 
+class _ConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust hard-codes fetch_max_wait_ms=1500; aiokafka reads this attribute when it starts.
+        consumer._fetch_max_wait_ms = self.consumer.fetch_max_wait_ms
+        return consumer
+
+
 class GuardedConsumer(AIOKafkaFaustConsumer):
+    # How long the broker may hold a fetch that finds no data. Faust's 1.5 s is what an idle
+    # worker waits before it sees a new record on a broker that answers only at the deadline
+    # (the bundled Tansu answers at about half of it); set per app by ``guarded_consumer``.
+    fetch_max_wait_ms: int = 1500
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard: OffsetGuard[TP] = OffsetGuard()
@@ -45,6 +59,9 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         if self._guarded_topics is None:
             self._guarded_topics = frozenset(t for agent in self.app.agents.values() for t in agent.channel.topics)
         return tp.topic in self._guarded_topics
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     # -- positions -------------------------------------------------------------------------------
     async def perform_seek(self) -> None:
@@ -117,6 +134,11 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         self._acked[tp].clear()
         self._acked_index[tp].clear()
         return self.guard.committable(tp)
+
+
+def guarded_consumer(fetch_max_wait_ms: int) -> type[GuardedConsumer]:
+    """The consumer class for one app (``app.transport.Consumer``), with its fetch wait."""
+    return type("GuardedConsumer", (GuardedConsumer,), {"fetch_max_wait_ms": int(fetch_max_wait_ms)})
 
 
 def _kafka_tp(tp: TP) -> TopicPartition:

@@ -18,8 +18,9 @@ from streams.errors import WorkerFailed
 from streams.tools.broker import free_port
 
 
-def get_json(url: str, timeout: float = 5.0, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method, headers=headers or {})
+def get_json(url: str, timeout: float = 5.0, method: str = "GET", headers: dict[str, str] | None = None,
+             data: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, orjson.loads(resp.read())

@@ -31,12 +31,13 @@ from schemas.topics import (
     NEWS,
     TOPICS,
     USER_TOPICS,
+    USERS_REPARTITION,
     USERS_TABLE,
     WATCHERS,
     WATCHERS_TABLE,
 )
 from streams.api import ApiDeps, register_views
-from streams.faust_ext import DeliveredTable, GuardedConsumer
+from streams.faust_ext import DeliveredTable, guarded_consumer
 from streams.settings import Settings
 from streams.state.drift import DriftMonitor
 from streams.worker.broker_health import BrokerHealth
@@ -109,7 +110,7 @@ def faust_app(s: Settings) -> faust.App:
     )
     # Agents apply each input record once and in offset order, and commit only what they have
     # applied and delivered (streams/faust_ext/consumer.py: Faust can otherwise skip records).
-    app.transport.Consumer = GuardedConsumer
+    app.transport.Consumer = guarded_consumer(s.fetch_max_wait_ms)
     return app
 
 
@@ -165,7 +166,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
         app.agent(channel, name=name)(run)
 
-    agent(app.topic(*(t.name for t in USER_TOPICS), **raw), "user-events", users.handle)
+    agent(app.topic(*(t.name for t in (*USER_TOPICS, USERS_REPARTITION)), **raw), "user-events", users.handle)
     agent(topics[ITEMS.name], "item-events", items.handle)
     agent(topics[NEWS.name], "news-events", news.handle_news)
     agent(app.topic(MENTIONS.name, WATCHERS.name, **raw), "entity-events", news.handle_entities)

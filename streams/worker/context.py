@@ -23,6 +23,7 @@ from schemas import DeadLetter, InvalidEvent, decode_event, dump_json
 from schemas.records import AnyEvent
 from schemas.topics import DEAD_LETTERS, KIND_OF_TOPIC, USER_TOPICS
 from streams.settings import Settings
+from streams.worker.placement import source_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class WorkerStats:
     """The worker's counters, shown on /healthz (field names are the JSON keys)."""
 
     events_applied: int = 0  # user events folded into a profile
+    misplaced_forwarded: int = 0  # user records that arrived in another partition than their user's
     user_events_dead_lettered: int = 0
     redelivered_skipped: int = 0  # messages already in a user's state (at-least-once delivery)
     duplicate_skipped: int = 0  # event ids already in a user's state (re-sent by a producer)
@@ -110,20 +112,21 @@ class WorkerContext:
         return await asyncio.get_running_loop().run_in_executor(self.encode_pool, fn, *args)
 
     async def decode(self, event: EventT) -> AnyEvent | None:
-        """The record in ``event`` (its topic says the type), or None after dead-lettering it."""
+        """The record in ``event`` (its source topic says the type), or None after dead-lettering it."""
         try:
-            return decode_event(event.value, KIND_OF_TOPIC[event.message.topic])
+            return decode_event(event.value, KIND_OF_TOPIC[source_of(event)[0]])
         except InvalidEvent as exc:
             await self.dead_letter(event, exc.reason)
             return None
 
     async def dead_letter(self, event: EventT, reason: str) -> None:
-        """Send the input record to the dead-letter topic with ``reason`` and its raw bytes."""
-        msg = event.message
+        """Send the input record to the dead-letter topic with ``reason``, its raw bytes and where
+        it was first read."""
+        topic, partition, offset = source_of(event)
         raw = event.value if isinstance(event.value, bytes) else b""
-        letter = DeadLetter(reason, msg.topic, msg.partition, msg.offset, base64.b64encode(raw).decode(), time.time())
-        await self.outbox.send(DEAD_LETTERS.name, msg.key, dump_json(letter.to_dict()))
+        letter = DeadLetter(reason, topic, partition, offset, base64.b64encode(raw).decode(), time.time())
+        await self.outbox.send(DEAD_LETTERS.name, event.message.key, dump_json(letter.to_dict()))
         self.stats.dead_lettered += 1
-        if msg.topic in _USER_TOPIC_NAMES:
+        if topic in _USER_TOPIC_NAMES:
             self.stats.user_events_dead_lettered += 1
-        log.warning("dead-lettered %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, reason)
+        log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, reason)

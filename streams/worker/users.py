@@ -13,13 +13,14 @@ from faust.types import EventT
 from encoders.entities import EntityTable
 from index import UnknownItem
 from schemas import ClickEvent, ForgetEvent, InvalidEvent, ReviewEvent, UserRecord, dump_json, join_facets
-from schemas.topics import PROFILES, WATCHERS
+from schemas.topics import PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
+from streams.worker.placement import forward_headers, partition_for, source_of
 from streams.worker.readings import drift_labels, profile_of
 
 
@@ -105,7 +106,8 @@ class UserHandler:
         stats.watchlist_events += tally.watchlist
 
     async def _decode(self, batch: Sequence[EventT]) -> list[tuple[EventT, UserRecord]]:
-        """Valid records in order; the rest dead-lettered (bad input, or a ts far in the future)."""
+        """Valid records in their user's partition, in order; the rest dead-lettered (bad input, or
+        a ts far in the future) or, when in another partition, forwarded to the user's."""
         decoded, now = [], time.time()
         for event in batch:
             record = await self.ctx.decode(event)
@@ -117,8 +119,22 @@ class UserHandler:
                 except InvalidEvent as exc:
                     await self.ctx.dead_letter(event, exc.reason)
                     continue
+            if await self._forwarded(event, record):
+                continue
             decoded.append((event, record))
         return decoded
+
+    async def _forwarded(self, event: EventT, record: UserRecord) -> bool:
+        """Send a record that is not in its user's partition to that partition of the repartition
+        topic (acknowledged before its offset is committed, like every output)."""
+        msg, partitions = event.message, self.ctx.settings.partitions
+        target = partition_for(record.user_id, partitions)
+        if msg.topic == USERS_REPARTITION.name or msg.partition == target:
+            return False
+        await self.ctx.outbox.send(USERS_REPARTITION.name, record.user_id.encode(), event.value, partition=target,
+                                   headers=forward_headers(event))
+        self.ctx.stats.misplaced_forwarded += 1
+        return True
 
     def _inputs(self, decoded, vectors) -> tuple[list[UserInput], dict[int, int]]:
         """Each record with its facet vector (encoded text, or the clicked item's stored vector) and
@@ -126,7 +142,7 @@ class UserHandler:
         inputs, text_row, row = [], {}, 0
         layout = self.ctx.layout
         for pos, (event, record) in enumerate(decoded):
-            msg, z, entities = event.message, None, ()
+            z, entities = None, ()
             text = text_of(record)
             if text is not None:
                 z, text_row[pos] = join_facets(vectors.row(row), layout), row
@@ -137,5 +153,5 @@ class UserHandler:
                     z = join_facets(self.ctx.index.vectors(record.item_id), layout)
                 except UnknownItem:
                     z = None  # rejected by apply_user_batch, dead-lettered above
-            inputs.append(UserInput(record, (msg.topic, msg.partition, msg.offset), z, entities))
+            inputs.append(UserInput(record, source_of(event), z, entities))
         return inputs, text_row

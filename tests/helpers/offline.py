@@ -53,20 +53,21 @@ def offline_states(encoder, items, queries, events) -> dict[str, InterestState]:
     return states
 
 
-def all_profiles(base: str, users: list[str]) -> dict[str, dict]:
+def all_profiles(base: str, users: list[str], headers: dict[str, str] | None = None) -> dict[str, dict]:
     with ThreadPoolExecutor(8) as pool:
-        answers = pool.map(lambda u: get_json(f"{base}/users/{u}/profile", timeout=10), users)
+        answers = pool.map(lambda u: get_json(f"{base}/users/{u}/profile", timeout=10, headers=headers), users)
     return {u: body for u, (status, body) in zip(users, answers) if status == 200}
 
 
-def settled_profiles(worker: WorkerProcess, users: list[str], total: int, timeout_s: float = 600) -> dict[str, dict]:
+def settled_profiles(worker: WorkerProcess, users: list[str], total: int, timeout_s: float = 600,
+                     headers: dict[str, str] | None = None) -> dict[str, dict]:
     """Every user's profile once their event counts add up to ``total``, read again 3 s later
     (anything re-delivered by then must not change a thing)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if sum(sum(p["event_counts"].values()) for p in all_profiles(worker.base, users).values()) >= total:
+        if sum(sum(p["event_counts"].values()) for p in all_profiles(worker.base, users, headers).values()) >= total:
             time.sleep(3)
-            return all_profiles(worker.base, users)
+            return all_profiles(worker.base, users, headers)
         time.sleep(2)
     pytest.fail(f"profiles stopped short of {total} events (lost updates); see {worker.log_path}")
 
