@@ -54,7 +54,7 @@ class Settings:
     # The URL other workers use to reach this one's API (requests about a user are forwarded to
     # the worker owning the user's partition); empty = http://web_host:web_port.
     canonical_url: str = ""
-    standby_replicas: int = 1  # standby copies of each table partition (and of the item index)
+    standby_replicas: int = 1  # standby copies of each table partition (faster failover of user state)
     web_port: int = 6066
     data_dir: str = "./.interest-stream"  # Faust's local state folder
     # Faust table store. "rocksdb://" keeps state on local disk (data_dir) and replays only the

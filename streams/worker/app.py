@@ -35,12 +35,14 @@ from schemas.topics import (
     USERS_TABLE,
     WATCHERS,
     WATCHERS_TABLE,
+    changelog_topic,
 )
 from streams.api import ApiDeps, register_views
 from streams.faust_ext import DeliveredTable, guarded_consumer
 from streams.settings import Settings
 from streams.state.drift import DriftMonitor
 from streams.worker.broker_health import BrokerHealth
+from streams.worker.catalogue import CatalogueFollower
 from streams.worker.context import Outbox, WorkerContext
 from streams.worker.heads import LearnedHeads
 from streams.worker.items import ItemHandler
@@ -62,9 +64,11 @@ class Worker:
     news: NewsHandler
     drift: DriftMonitor
     broker_health: BrokerHealth
+    catalogue: CatalogueFollower
 
     def ready(self) -> bool:
-        return self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
+        return (self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
+                and self.catalogue.caught_up_at is not None)
 
     def health(self) -> dict[str, Any]:
         ctx = self.ctx
@@ -75,6 +79,7 @@ class Worker:
             "broker": self.broker_health.to_dict(),
             "uptime_s": round(time.time() - ctx.started_at, 3),
             "items_indexed": len(ctx.index),
+            "catalogue_records_read": self.catalogue.records,
             "users": len(self.users.table),
             "model": ctx.encoder.model_name,
             "device": str(ctx.encoder.device),
@@ -132,10 +137,22 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     heads = LearnedHeads(ctx, None)  # its table needs its changelog callback first
     heads.table = app.Table(HEADS_TABLE, schema=schema, on_changelog_event=heads.on_changelog)
     heads.table.on_recover(heads.restore)
-    items = ItemHandler(ctx, None, heads)
-    items.table = app.Table(ITEMS_TABLE, schema=schema, on_changelog_event=items.on_changelog)
-    items.table.on_recover(items.rebuild_index)
-    app.timer(0.5, name="item-index-sync")(items.apply_changes)
+    items = ItemHandler(ctx, app.Table(ITEMS_TABLE, schema=schema), heads)
+    recovered: dict[str, float] = {}
+
+    def mark_recovered(what: str) -> None:
+        """recovered_after_s: process start -> tables restored and the catalogue indexed."""
+        recovered.setdefault(what, time.time())
+        if len(recovered) == 2 and ctx.stats.recovered_after_s is None:
+            ctx.stats.recovered_after_s = round(max(recovered.values()) - ctx.started_at, 3)
+
+    async def tables_restored() -> None:
+        mark_recovered("tables")
+
+    items.table.on_recover(tables_restored)
+    catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
+                                  s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
+    app.task(catalogue.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)
     users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift)
@@ -182,7 +199,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
     broker_health = BrokerHealth(s.bootstrap)
     app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
-    worker = Worker(app, ctx, users, items, news, drift, broker_health)
+    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue)
     # Requests about a user are answered by the worker owning the user's partition (of any user
     # topic: they are co-partitioned).
     register_views(app, ApiDeps(ctx, users, news, drift, worker.health, route_topic=topics[USER_TOPICS[0].name]))

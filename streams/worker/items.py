@@ -1,25 +1,20 @@
 """The catalogue: item events -> encoder -> FAISS index and the changelogged ``items`` table.
 
-Every worker's index holds the whole catalogue: its own items partitions come from the item
-agent (and the rebuild after recovery), the others from their changelogs, which Faust reads as
-standby replicas (enough for N workers while N - 1 <= table_standby_replicas).
+The agent indexes the items of its own partitions at once; every worker's index gets the whole
+catalogue from the items changelog (``streams/worker/catalogue.py``), through ``index_rows``.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any, Sequence
 
 import numpy as np
 from faust.types import EventT
 
-from schemas import ItemEvent, join_facets, load_json, pack_vector, split_facets, unpack_vector
-from streams.faust_ext import DeliveredTable, event_context, local_rows
+from schemas import ItemEvent, join_facets, pack_vector, split_facets, unpack_vector
+from streams.faust_ext import DeliveredTable, event_context
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
-
-log = logging.getLogger(__name__)
 
 
 class ItemHandler:
@@ -27,7 +22,6 @@ class ItemHandler:
         self.ctx = ctx
         self.table = table
         self.heads = heads
-        self._changes: dict[str, dict[str, Any] | None] = {}  # read from changelogs, not yet indexed
 
     async def handle(self, batch: Sequence[EventT]) -> None:
         ctx = self.ctx
@@ -63,25 +57,9 @@ class ItemHandler:
         await self.table.delivered()
         ctx.stats.items_applied += len(last)
 
-    async def rebuild_index(self) -> None:
-        """After the items table is restored, rebuild FAISS from it (no re-encoding)."""
-        count = self._index(local_rows(self.table))
-        self.ctx.stats.recovered_after_s = round(time.time() - self.ctx.started_at, 3)
-        log.info("item index rebuilt from the items table: %d items", count)
-
-    async def on_changelog(self, event: EventT) -> None:
-        """An items changelog record read by this worker (a standby partition, or recovery)."""
-        msg = event.message
-        self._changes[load_json(msg.key)] = load_json(msg.value) if msg.value else None
-
-    async def apply_changes(self) -> None:
-        """Index what the changelogs brought since the last call (a timer: one batch per call)."""
-        changes, self._changes = self._changes, {}
-        if changes:
-            self._index(list(changes.items()))
-
-    def _index(self, rows: list[tuple[str, dict[str, Any] | None]]) -> int:
-        """Upsert (value) or delete (None) items in the FAISS index, in one batch each."""
+    def index_rows(self, rows: list[tuple[str, dict[str, Any] | None]]) -> int:
+        """Upsert (a stored value) or delete (None) items in the FAISS index, in one batch each,
+        from the stored vectors (no re-encoding)."""
         upserts = [(i, v) for i, v in rows if v is not None]
         if upserts:
             vectors = np.stack([unpack_vector(v["vector"]) for _, v in upserts])

@@ -1,0 +1,54 @@
+"""Three workers share the stream, one is killed with kill -9 and a fourth joins late: every
+worker's index holds the whole catalogue (the items changelog is followed by each, whatever the
+number of workers), every worker answers for any user, and every user's state equals the offline
+computation (counts exactly, vectors within 1e-5)."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+from streams.tools.process import WorkerProcess, get_json
+from tests.helpers.kafka import produce
+from tests.helpers.offline import ITEMS, assert_equal_to_offline, make_stream, offline_states, settled_profiles
+
+EVENTS = 12_000
+
+
+def test_every_worker_has_the_whole_catalogue_and_state_survives_a_kill_and_a_late_join(broker, tmp_path, encoder):
+    rng = random.Random(23)
+    items, queries, events = make_stream(rng, EVENTS)
+    app_id = f"many-{uuid.uuid4().hex[:6]}"
+    env = {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20"}
+    produce(broker.url, items)
+
+    def start(name: str) -> WorkerProcess:
+        (tmp_path / name).mkdir()
+        return WorkerProcess(broker.url, tmp_path / name, app_id, env)
+
+    def whole_catalogue(h: dict) -> bool:
+        return h["status"] == "ok" and h["items_indexed"] == ITEMS
+
+    workers = {name: start(name) for name in "abc"}
+    try:
+        for w in workers.values():
+            w.wait_until(whole_catalogue, 300, "three workers, each with the whole catalogue")
+        produce(broker.url, events[: EVENTS // 2])
+        time.sleep(rng.uniform(1, 3))
+        workers["c"].kill()
+        produce(broker.url, events[EVENTS // 2 :])
+        workers["d"] = start("d")  # joins late, after the kill
+        workers["d"].wait_until(whole_catalogue, 300, "the late worker with the whole catalogue")
+        expected = offline_states(encoder, items, queries, events)
+        users = sorted(expected)
+        profiles = settled_profiles(workers["d"], users, len(events), timeout_s=400)  # routed to the owners
+        assert_equal_to_offline(profiles, expected, encoder.layout)
+        for name in "abd":
+            w = workers[name]
+            assert w.health()["items_indexed"] == ITEMS, name
+            status, body = get_json(f"{w.base}/users/{users[0]}/recommendations?k=5", timeout=10)
+            assert status == 200 and len(body["items"]) == 5, (name, status, body)
+    finally:
+        for w in workers.values():
+            w.stop()
