@@ -87,6 +87,8 @@ class Settings:
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
     log_level: str = "info"
+    log_format: str = "text"  # text | json: the worker's progress line (one per log_every_batches batches)
+    log_every_batches: int = 100
     eval_data_dir: str = ".eval-data"  # dataset package files for `interest-stream eval` (scripts/setup fetches them)
     # Bearer token for admin endpoints (DELETE /users/{id}, POST /users/{id}/watchlist); empty disables them.
     admin_token: str = ""
@@ -133,6 +135,8 @@ class Settings:
             raise SettingsError(f"broker {self.broker!r} must look like kafka://HOST:PORT")
         if not 1 <= self.fetch_max_wait_ms <= 60_000:
             raise SettingsError(f"fetch_max_wait_ms must be from 1 to 60000, got {self.fetch_max_wait_ms}")
+        if self.log_format not in ("text", "json") or self.log_every_batches < 1:
+            raise SettingsError("log_format must be text or json, and log_every_batches >= 1")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
             raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
         if self.decay.half_life_s <= 0:
@@ -198,6 +202,8 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
     "MAX_FUTURE_S": ("max_future_s", float),
     "LOG_LEVEL": ("log_level", str),
+    "LOG_FORMAT": ("log_format", str),
+    "LOG_EVERY_BATCHES": ("log_every_batches", int),
     "EVAL_DATA_DIR": ("eval_data_dir", str),
     "ADMIN_TOKEN": ("admin_token", str),
     "READ_TOKEN": ("read_token", str),

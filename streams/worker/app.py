@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.types import EventT
 
 from encoders import FacetEncoder
@@ -46,7 +47,9 @@ from streams.worker.catalogue import CatalogueFollower
 from streams.worker.context import Outbox, WorkerContext
 from streams.worker.heads import LearnedHeads
 from streams.worker.items import ItemHandler
+from streams.worker.metrics import StateCollector
 from streams.worker.news import NewsHandler, NewsTables
+from streams.worker.progress import ProgressLog
 from streams.worker.users import UserHandler
 from streams.worker.webhook import AlertForwarder, Webhook
 
@@ -166,6 +169,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         alerts=app.Table(ALERTS_TABLE, schema=schema),
     ), entities)
 
+    progress = ProgressLog(ctx.stats, s.log_every_batches, s.log_format)
+
     async def in_order(batch: Sequence[EventT], handle: Handler) -> None:
         """``handle`` gets the events the offset guard admits (each input record once, in offset
         order per partition) and must have awaited its table writes when it returns; once its
@@ -175,10 +180,12 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
             await handle(events)
             await ctx.outbox.confirmed()
         app.consumer.applied(events)
+        progress.batch_done()
 
     def agent(channel: faust.ChannelT, name: str, handle: Handler) -> None:
         async def run(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(s.batch_max, within=s.batch_wait_ms / 1000.0):
+                ctx.metrics.batch_records.labels(name).observe(len(batch))
                 await in_order(batch, handle)
 
         app.agent(channel, name=name)(run)
@@ -200,6 +207,9 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     broker_health = BrokerHealth(s.bootstrap)
     app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
     worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue)
+    # GET /metrics: Faust's own sensors and ours, in the worker's registry.
+    setup_prometheus_sensors(app, registry=ctx.metrics.registry, name_prefix="faust")
+    ctx.metrics.registry.register(StateCollector(worker))
     # Requests about a user are answered by the worker owning the user's partition (of any user
     # topic: they are co-partitioned).
     register_views(app, ApiDeps(ctx, users, news, drift, worker.health, route_topic=topics[USER_TOPICS[0].name]))

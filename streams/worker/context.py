@@ -23,6 +23,7 @@ from schemas import DeadLetter, InvalidEvent, decode_event, dump_json
 from schemas.records import AnyEvent
 from schemas.topics import DEAD_LETTERS, KIND_OF_TOPIC, USER_TOPICS
 from streams.settings import Settings
+from streams.worker.metrics import WorkerMetrics, reason_class
 from streams.worker.placement import source_of
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class WorkerContext:
     topics: TopicClusters  # discovered from every encoded text
     outbox: Outbox
     stats: WorkerStats = field(default_factory=WorkerStats)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     started_at: float = field(default_factory=time.time)
     # One thread: torch already uses every core for one forward pass; the point is only to keep
     # the event loop (consumer fetches, web requests) running while a batch encodes. The learning
@@ -106,7 +108,8 @@ class WorkerContext:
             return None
         self.stats.encode_calls += 1
         self.stats.texts_encoded += len(texts)
-        return await self.in_encode_thread(self.encoder.encode, list(texts))
+        with self.metrics.encode_seconds.time():
+            return await self.in_encode_thread(self.encoder.encode, list(texts))
 
     async def in_encode_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.encode_pool, fn, *args)
@@ -127,6 +130,9 @@ class WorkerContext:
         letter = DeadLetter(reason, topic, partition, offset, base64.b64encode(raw).decode(), time.time())
         await self.outbox.send(DEAD_LETTERS.name, event.message.key, dump_json(letter.to_dict()))
         self.stats.dead_lettered += 1
+        self.metrics.dead_letters.labels(topic, reason_class(reason)).inc()
         if topic in _USER_TOPIC_NAMES:
             self.stats.user_events_dead_lettered += 1
-        log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, reason)
+        # Not a warning per record: a bad producer would flood the log. The dead-letter topic has
+        # every record and reason, /metrics counts them by reason, the progress line in total.
+        log.debug("dead-lettered %s[%s]@%s: %s", topic, partition, offset, reason)

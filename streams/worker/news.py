@@ -135,6 +135,7 @@ class NewsHandler:
     async def _publish(self, alert: Alert) -> None:
         body = alert.to_dict()
         self.ctx.stats.alerts_fired += 1
+        self.ctx.metrics.alerts.labels(alert.rule).inc()
         log.info("ALERT %s %s: %s", alert.entity, alert.rule, alert.detail)
         await self.ctx.outbox.send(ALERTS.name, alert.entity.encode(), dump_json(body))
         for user_id, reason in (self.tables.watchers.get(alert.entity) or {}).items():

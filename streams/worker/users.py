@@ -82,6 +82,7 @@ class UserHandler:
             if not state.empty:  # only watchlist changes so far: no Z to publish
                 profile = profile_of(ctx, user_id, state)
                 await ctx.outbox.send(PROFILES.name, user_id.encode(), dump_json(profile.to_dict()))
+        self._observe_latency(decoded, result.applied)
         if result.applied:
             rows = np.stack([inputs[pos].z for pos in result.applied])
             for labels in drift_labels(ctx, rows):
@@ -104,6 +105,16 @@ class UserHandler:
         stats.duplicate_skipped += tally.duplicate
         stats.users_forgotten += tally.forgotten
         stats.watchlist_events += tally.watchlist
+
+    def _observe_latency(self, decoded: list[tuple[EventT, UserRecord]], applied: list[int]) -> None:
+        """Event -> profile latency of the applied events: from the record's arrival at the broker
+        (its timestamp) and from its own event time."""
+        now, metrics = time.time(), self.ctx.metrics
+        for pos in applied:
+            event, record = decoded[pos]
+            if event.message.timestamp:
+                metrics.event_to_profile.observe(max(0.0, now - event.message.timestamp))
+            metrics.event_time_to_profile.observe(max(0.0, now - record.ts))
 
     async def _decode(self, batch: Sequence[EventT]) -> list[tuple[EventT, UserRecord]]:
         """Valid records in their user's partition, in order; the rest dead-lettered (bad input, or

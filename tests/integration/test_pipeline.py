@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import itertools
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.tools.process import WorkerProcess, get_json
 from tests.helpers.kafka import produce, read_topic
@@ -85,7 +87,9 @@ def run(broker, tmp_path_factory):
     Run.workdir = workdir
     produce(broker.url, items() + [ev("item", item_id="bad", title="", ts=NOW)])
     Run.worker = WorkerProcess(broker.url, workdir, Run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN,
-                                                                 "INTEREST_STREAM_DRIFT_WINDOW": "8"})
+                                                                 "INTEREST_STREAM_DRIFT_WINDOW": "8",
+                                                                 "INTEREST_STREAM_LOG_FORMAT": "json",
+                                                                 "INTEREST_STREAM_LOG_EVERY_BATCHES": "1"})
     Run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 15, 180, "catalogue indexed")
     produce(broker.url, PHASE1 + BAD)
     Run.worker.wait_processed(len(PHASE1) + len(BAD))
@@ -143,6 +147,36 @@ def test_bad_records_are_dead_lettered_with_reason_and_raw_bytes(run, broker):
     raw = next(letter for letter in letters if "rating" in letter["reason"])
     assert orjson.loads(base64.b64decode(raw["raw_b64"]))["rating"] == 9
     assert run.worker.health()["events_applied"] == len(PHASE1)  # the worker kept going
+
+
+def test_metrics_are_prometheus_text_and_agree_with_healthz(run):
+    """GET /metrics, parsed with prometheus_client's own parser."""
+    with urllib.request.urlopen(f"{run.worker.base}/metrics", timeout=10) as resp:
+        families = {f.name: f for f in text_string_to_metric_families(resp.read().decode())}
+    health = run.worker.health()
+
+    def value(name: str, **labels) -> float:  # a sample name, e.g. a counter's ..._total
+        return sum(s.value for f in families.values() for s in f.samples
+                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    assert value("interest_stream_events_applied_total") == health["events_applied"] == len(PHASE1)
+    assert value("interest_stream_dead_letters_total") == health["dead_lettered"] == 4
+    assert value("interest_stream_dead_letters_total", topic="clicks", reason="unknown_item") == 1
+    assert value("interest_stream_dead_letters_total", topic="items", reason="invalid_field") == 1
+    assert value("interest_stream_event_to_profile_seconds_count") == len(PHASE1)  # one per applied event
+    assert value("interest_stream_items_indexed") == 15 and value("interest_stream_ready") == 1
+    lag = [s for s in families["interest_stream_consumer_lag"].samples]
+    assert lag and all(s.value >= 0 for s in lag) and {s.labels["topic"] for s in lag} >= {"searches", "clicks"}
+    assert any(name.startswith("faust_") for name in families), "Faust's own sensors are served too"
+
+
+def test_progress_is_logged_as_one_json_line_per_batch_not_per_event(run):
+    lines = [orjson.loads(line[line.index("{"):]) for line in run.worker.log_path.read_text().splitlines()
+             if '"event":"progress"' in line]
+    health = run.worker.health()
+    assert 0 < len(lines) < health["events_applied"] + health["dead_lettered"] + health["items_applied"]
+    assert sum(line.get("events_applied", 0) for line in lines) == health["events_applied"]
+    assert sum(line.get("dead_lettered", 0) for line in lines) == health["dead_lettered"]
 
 
 def test_every_update_is_published_to_profiles(run, broker):

@@ -15,9 +15,9 @@ def load() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_services_are_kafka_in_kraft_mode_and_a_worker():
+def test_services_are_kafka_in_kraft_mode_a_worker_and_prometheus():
     services = load()["services"]
-    assert set(services) == {"kafka", "worker"}
+    assert set(services) == {"kafka", "worker", "prometheus"}
     kafka = services["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
@@ -50,3 +50,14 @@ def _known_env_names() -> set[str]:
     from streams import settings as module
 
     return set(module.ENV_FIELDS)
+
+
+def test_prometheus_scrapes_the_workers_metrics_endpoint():
+    compose = load()
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["image"].startswith("prom/prometheus:")
+    [config] = prometheus["configs"]
+    scrape = yaml.safe_load(compose["configs"][config["source"]]["content"])["scrape_configs"][0]
+    assert scrape["metrics_path"] == "/metrics"
+    worker_port = compose["services"]["worker"]["environment"]["INTEREST_STREAM_WEB_PORT"]
+    assert scrape["static_configs"][0]["targets"] == [f"worker:{worker_port}"]

@@ -1,0 +1,103 @@
+"""Prometheus metrics of one worker, served at GET /metrics with Faust's own (prometheus_client,
+in a registry of the worker's own so several workers in one process never mix).
+
+Two kinds:
+- recorded where things happen (``WorkerMetrics``): dead letters by topic and reason, event ->
+  profile latency (arrival time and event time), micro-batch sizes, encoder seconds, alerts by rule;
+- read when scraped (``StateCollector``): the worker's counters (``WorkerStats``), index size,
+  encoder cache, learned-head versions, broker reachability, consumer lag per input partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:  # the app module builds both; only its type is needed here
+    from streams.worker.app import Worker
+
+PREFIX = "interest_stream"
+# Counters of WorkerStats that are not event counts.
+_NOT_COUNTERS = {"recovered_after_s"}
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+EVENT_TIME_BUCKETS = (1.0, 10.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
+
+
+def reason_class(reason: str) -> str:
+    """A dead letter's reason as one of a few labels (the full reason is in the dead letter)."""
+    text = reason.lower()
+    for needle, label in (("unknown item", "unknown_item"), ("in the future", "future_ts"),
+                          ("not valid json", "malformed"), ("expected a json object", "malformed"),
+                          ("empty message", "malformed"), ("on the topic for", "wrong_topic"),
+                          ("webhook", "webhook"), ("unreadable", "malformed")):
+        if needle in text:
+            return label
+    return "invalid_field"
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = r = registry or CollectorRegistry()
+        self.dead_letters = Counter(f"{PREFIX}_dead_letters", "Records refused, by source topic and reason",
+                                    ["topic", "reason"], registry=r)
+        self.event_to_profile = Histogram(
+            f"{PREFIX}_event_to_profile_seconds", "From a user record's arrival at the broker to its profile being sent",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.event_time_to_profile = Histogram(
+            f"{PREFIX}_event_time_to_profile_seconds", "From a user event's own ts to its profile being sent",
+            buckets=EVENT_TIME_BUCKETS, registry=r)
+        self.batch_records = Histogram(f"{PREFIX}_batch_records", "Records per micro-batch handed to a handler",
+                                       ["agent"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=r)
+        self.encode_seconds = Histogram(f"{PREFIX}_encode_seconds", "Encoder time per micro-batch",
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.alerts = Counter(f"{PREFIX}_alerts", "News-sentiment alerts fired, by rule", ["rule"], registry=r)
+
+
+class StateCollector:
+    """Values read from the worker at scrape time (no second bookkeeping of what it already counts)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        w, ctx = self.worker, self.worker.ctx
+        for name, value in asdict(ctx.stats).items():
+            if name not in _NOT_COUNTERS:
+                yield CounterMetricFamily(f"{PREFIX}_{name}", f"Worker counter {name} (as on /healthz)", value=value)
+        if ctx.stats.recovered_after_s is not None:
+            yield _gauge("recovered_after_seconds", "Process start -> tables restored and catalogue indexed",
+                         ctx.stats.recovered_after_s)
+        yield _gauge("items_indexed", "Items in this worker's FAISS index", len(ctx.index))
+        yield _gauge("catalogue_records_read", "Items changelog records read by the catalogue follower",
+                     w.catalogue.records)
+        encoder = ctx.encoder
+        yield CounterMetricFamily(f"{PREFIX}_encoder_forward_passes", "Transformer forward passes",
+                                  value=encoder.forward_passes)
+        yield CounterMetricFamily(f"{PREFIX}_encoder_cache_hits", "Texts served from the encoder's cache",
+                                  value=encoder.cache_hits)
+        texts = ctx.stats.texts_encoded
+        yield _gauge("encoder_cache_hit_ratio", "Share of encoded texts served from the cache",
+                     encoder.cache_hits / texts if texts else 0.0)
+        head = encoder.heads["sentiment"].online.status()
+        yield _gauge("sentiment_head_version", "Version of the learned sentiment head", head["version"])
+        yield CounterMetricFamily(f"{PREFIX}_sentiment_head_updates_refused", "Updates the held-back guard refused",
+                                  value=head["rejected"])
+        yield _gauge("broker_reachable", "1 when the broker answers the health probe", int(w.broker_health.reachable))
+        yield _gauge("ready", "1 when tables are restored, no rebalance runs and the catalogue caught up", int(w.ready()))
+        lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag", "Input records not yet applied (end offset - committable)",
+                                labels=["topic", "partition"])
+        consumer = w.app.consumer
+        for tp in sorted(consumer.assignment()):
+            committable = consumer.guard.committable(tp)
+            if committable is not None:
+                end = consumer.highwater(tp)
+                if end is not None and end >= 0:
+                    lag.add_metric([tp.topic, str(tp.partition)], max(0, end - committable))
+        yield lag
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, value=value)
