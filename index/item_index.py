@@ -8,6 +8,7 @@ refreshed after each batch of changes, because GPU indexes cannot remove ids.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -186,6 +187,23 @@ class ItemIndex:
             packed = self._cpu.reconstruct(self._ids[item_id])
         return {name: v[0] for name, v in self.unpack(packed).items()}
 
+    def known(self, item_ids: Sequence[str]) -> list[bool]:
+        """For each id, whether it is in the index (the catalogue as of now)."""
+        with self._lock:
+            return [i in self._ids for i in item_ids]
+
+    def score_items(self, query: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> np.ndarray:
+        """The retrieval score (sum_f w_f cos_f) of the query for each given item, as ``search``
+        would give it; unknown items score 0."""
+        packed = self.pack(self._normed(query))[0]
+        out = np.zeros(len(item_ids))
+        with self._lock:
+            rows = [(n, self._ids[i]) for n, i in enumerate(item_ids) if i in self._ids]
+            if rows:
+                vectors = self._cpu.reconstruct_batch(np.asarray([f for _, f in rows], dtype=np.int64))
+                out[[n for n, _ in rows]] = vectors @ packed
+        return out
+
     def _searcher(self):
         if not self.use_gpu:
             return self._cpu
@@ -194,39 +212,59 @@ class ItemIndex:
             self._gpu_stale = False
         return self._gpu
 
-    def search(
+    def _normed(self, query: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # Each facet of a query renormalised, so each facet contributes a cosine.
+        return {name: l2_normalise(np.asarray(query[name], dtype=np.float32)) for name in self.layout}
+
+    def nearest(
         self,
         queries: Sequence[Mapping[str, np.ndarray]],
         k: int,
         exclude: Sequence[Iterable[str]] | None = None,
-    ) -> list[list[Hit]]:
-        """Top-k items for each query (facet vectors), skipping each query's excluded ids.
-
-        Exclusion over-fetches k + |excluded| and filters, which works alike on CPU and GPU.
-        Facet vectors of the query are renormalised so each facet contributes a cosine.
-        """
+    ) -> list[list[tuple[str, float]]]:
+        """Top-k (item id, score) for each query (facet vectors), skipping each query's excluded
+        ids. Exclusion over-fetches k + |excluded| and filters, which works alike on CPU and GPU."""
         if not queries:
             return []
         excluded = [set(e) for e in exclude] if exclude else [set() for _ in queries]
-        normed = [{name: l2_normalise(np.asarray(q[name], dtype=np.float32)) for name in self.layout} for q in queries]
+        normed = [self._normed(q) for q in queries]
         packed = self.pack({name: np.stack([q[name] for q in normed]) for name in self.layout})
         with self._lock:
             if len(self._ids) == 0:
                 return [[] for _ in queries]
             fetch = min(k + max(len(e) for e in excluded), len(self._ids))
             scores, fids = self._searcher().search(packed, fetch)
-            results: list[list[Hit]] = []
+            results: list[list[tuple[str, float]]] = []
             for qi, (row_scores, row_ids) in enumerate(zip(scores, fids)):
-                hits: list[Hit] = []
-                for score, fid in zip(row_scores, row_ids):
-                    name = self._names.get(int(fid))
-                    if name is None or name in excluded[qi]:
-                        continue
-                    item = self.unpack(self._cpu.reconstruct(int(fid)))
-                    per_facet = {f: float(item[f][0] @ normed[qi][f]) for f in self.layout}
-                    parts = {f: self.config.facet_weights[f] * c for f, c in per_facet.items()}
-                    hits.append(Hit(name, float(score), per_facet, dict(self._meta.get(name, {})), parts))
-                    if len(hits) == k:
-                        break
-                results.append(hits)
+                skip = np.fromiter((self._ids.get(i, -1) for i in excluded[qi]), dtype=np.int64)
+                keep = np.flatnonzero((row_ids >= 0) & ~np.isin(row_ids, skip))[:k]
+                results.append([(self._names[int(row_ids[j])], float(row_scores[j])) for j in keep])
             return results
+
+    def explain(self, query: Mapping[str, np.ndarray], item_id: str) -> Hit:
+        """One item's score for a query, per facet (cosine) and as parts of the score."""
+        normed = self._normed(query)
+        item = self.vectors(item_id)
+        per_facet = {f: float(item[f] @ normed[f]) for f in self.layout}
+        parts = {f: self.config.facet_weights[f] * c for f, c in per_facet.items()}
+        with self._lock:
+            meta = dict(self._meta.get(item_id, {}))
+        return Hit(item_id, float(sum(parts.values())), per_facet, meta, parts)
+
+    def search(
+        self,
+        queries: Sequence[Mapping[str, np.ndarray]],
+        k: int,
+        exclude: Sequence[Iterable[str]] | None = None,
+    ) -> list[list[Hit]]:
+        """``nearest``, with each hit explained (per-facet cosines, parts of the score, metadata)."""
+        results = []
+        for query, found in zip(queries, self.nearest(queries, k, exclude)):
+            hits = []
+            for item_id, score in found:
+                try:
+                    hits.append(dataclasses.replace(self.explain(query, item_id), score=score))
+                except UnknownItem:  # deleted between the two reads
+                    continue
+            results.append(hits)
+        return results

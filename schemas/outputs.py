@@ -62,3 +62,28 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         return _shallow_dict(self)
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """An applied click or review, as the ``engagements`` topic carries it: what item-side
+    behaviour (popularity, co-engagement) is learned from."""
+
+    user_id: str
+    event_id: str
+    item_id: str
+    ts: float
+    weight: float  # the event type's weight
+    previous: list[str]  # the user's earlier items, most recent first (a few)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _shallow_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Engagement:
+        """Raises KeyError, TypeError or ValueError on a malformed record."""
+        previous = data["previous"]
+        if not isinstance(previous, list) or not all(isinstance(p, str) for p in previous):
+            raise ValueError("previous must be a list of item ids")
+        return cls(str(data["user_id"]), str(data["event_id"]), str(data["item_id"]), float(data["ts"]),
+                   float(data["weight"]), previous)

@@ -35,13 +35,16 @@ NEWS = TopicSpec("news", "input", "news", "source", key_default="news")
 USERS_REPARTITION = TopicSpec("users-repartition", "internal", key_field="user_id")
 MENTIONS = TopicSpec("news-mentions", "internal", key_field="entity")  # one record per entity a news item names
 WATCHERS = TopicSpec("entity-watchers", "internal", key_field="entity")  # follows and interest subscriptions
+# One record per applied click or review, with the user's items before it: every worker folds the
+# whole topic into its item-side behaviour (popularity, co-engagement; streams/worker/engagement.py).
+ENGAGEMENTS = TopicSpec("engagements", "internal", key_field="user_id")
 PROFILES = TopicSpec("profiles", "output", key_field="user_id")
 DEAD_LETTERS = TopicSpec("dead-letters", "output")  # keyed as the refused record was
 ALERTS = TopicSpec("alerts", "output", key_field="entity")  # also read by the optional webhook agent
 USER_ALERTS = TopicSpec("user-alerts", "output", key_field="user_id")
 
 TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS, ITEMS, NEWS, USERS_REPARTITION, MENTIONS,
-                                 WATCHERS, PROFILES, DEAD_LETTERS, ALERTS, USER_ALERTS)
+                                 WATCHERS, ENGAGEMENTS, PROFILES, DEAD_LETTERS, ALERTS, USER_ALERTS)
 # Read by one agent, co-partitioned by user id, so a forget or a watchlist change is ordered with
 # the user's own events.
 USER_TOPICS: tuple[TopicSpec, ...] = (SEARCHES, CLICKS, REVIEWS, FORGET, WATCHLISTS)

@@ -11,6 +11,9 @@ from typing import Any, Callable, Mapping
 from encoders import EncoderConfig
 from index import IndexConfig
 from streams.errors import SettingsError
+from streams.state.engagement import EngagementConfig
+from streams.state.ranker import RankerConfig
+from streams.state.recommend import RecommendConfig
 
 ENV_PREFIX = "INTEREST_STREAM_"
 
@@ -44,6 +47,16 @@ class AlertConfig:
     interest_min_weight: float = 3.0  # decayed weight of a user's events naming an entity to subscribe them
     webhook_url: str = ""  # POST each alert here (empty disables)
     webhook_attempts: int = 6  # tries per alert (exponential backoff) before it is dead-lettered
+
+
+@dataclass(frozen=True)
+class RecommendSettings:
+    """Recommendations: what is learned from engagements, the ranker's learning, the candidates."""
+
+    enabled: bool = True  # False: the API serves facet Z only and nothing is learned from engagements
+    engagement: EngagementConfig = field(default_factory=EngagementConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
+    candidates: RecommendConfig = field(default_factory=RecommendConfig)
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class Settings:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    recommend: RecommendSettings = field(default_factory=RecommendSettings)
 
     @property
     def bootstrap(self) -> str:
@@ -149,6 +163,11 @@ class Settings:
             raise SettingsError("alert window_s and step_s must be > 0, window_s a multiple of step_s")
         if a.min_count < 1 or a.shift_k <= 0 or a.cooldown_s < 0 or a.webhook_attempts < 1:
             raise SettingsError("alert min_count >= 1, shift_k > 0, cooldown_s >= 0, webhook_attempts >= 1")
+        r = self.recommend
+        if any(h <= 0 for h in r.engagement.pop_half_lives_s) or not r.engagement.pop_half_lives_s:
+            raise SettingsError("popularity half-lives must be > 0 (at least one)")
+        if r.candidates.per_source < 1 or r.ranker.lr < 0 or r.candidates.learn_per_batch < 0:
+            raise SettingsError("recommend per_source >= 1, ranker lr >= 0, learn_per_batch >= 0")
         missing = {"search", "click", "review"} - set(self.decay.event_weights)
         if missing:
             raise SettingsError(f"event_weights lacks {sorted(missing)}")
@@ -166,6 +185,18 @@ def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
     if rest:
         value = _replace_path(getattr(obj, head), rest, value)
     return dataclasses.replace(obj, **{head: value})
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError("expected true or false")
+    return value in ("1", "true", "yes", "on")
+
+
+def parse_floats(raw: str) -> tuple[float, ...]:
+    """'86400,2592000' -> (86400.0, 2592000.0)"""
+    return tuple(float(x) for x in raw.split(",") if x.strip())
 
 
 def parse_weights(raw: str) -> dict[str, float]:
@@ -234,4 +265,10 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "INTEREST_MIN_WEIGHT": ("alerts.interest_min_weight", float),
     "ALERT_WEBHOOK_URL": ("alerts.webhook_url", str),
     "ALERT_WEBHOOK_ATTEMPTS": ("alerts.webhook_attempts", int),
+    "RECOMMEND_HYBRID": ("recommend.enabled", parse_bool),
+    "POPULARITY_HALF_LIVES_S": ("recommend.engagement.pop_half_lives_s", parse_floats),
+    "RANKER_LR": ("recommend.ranker.lr", float),
+    "RANKER_MIN_HOLDOUT": ("recommend.ranker.min_holdout", int),
+    "CANDIDATES_PER_SOURCE": ("recommend.candidates.per_source", int),
+    "RANKER_LEARN_PER_BATCH": ("recommend.candidates.learn_per_batch", int),
 }

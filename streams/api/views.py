@@ -2,7 +2,7 @@
 
     GET    /healthz                          status, broker, counters, offset guard, heads
     GET    /users/{id}/profile               Z per facet, readings, what moved it (owner's partition; read token)
-    GET    /users/{id}/recommendations?k=    nearest items for the user's Z (owner's partition; read token)
+    GET    /users/{id}/recommendations?k=&ranking=   hybrid (default) or facet top-k (owner's partition; read token)
     DELETE /users/{id}                       forget the user (admin token)
     POST   /users/{id}/watchlist             follow / unfollow tickers (admin token)
     GET    /drift                            per-facet PSI of this worker's recent events
@@ -20,10 +20,12 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from index import Hit, UnknownItem
 from schemas import MAX_ID_LEN, MAX_TICKERS, InvalidEvent, dump_json, ticker
 from schemas.topics import FORGET, WATCHLISTS
 from streams.api.deps import ApiDeps
 from streams.state.profiles import user_z
+from streams.state.recommend import user_view
 from streams.worker.readings import profile_of
 
 
@@ -34,6 +36,19 @@ def _error(view: View, status: int, message: str) -> Response:
 def _bearer_is(request: Request, token: str) -> bool:
     """Constant-time comparison of the Authorization header with ``Bearer <token>``."""
     return hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
+
+
+def _facet_item(hit: Hit, score: float, sources: list[str]) -> dict[str, Any]:
+    """A recommended item: its score, sources, how the user's Z matches it per facet, metadata."""
+    return {
+        "item_id": hit.item_id,
+        "score": score,
+        "sources": sources,
+        "facet_scores": {f: round(s, 6) for f, s in hit.facet_scores.items()},
+        "contributions": {f: round(c, 6) for f, c in hit.contributions.items()},  # of the facet match
+        "matched_by": hit.matched_by,
+        **hit.meta,
+    }
 
 
 def register_views(app: faust.App, api: ApiDeps) -> None:
@@ -152,21 +167,29 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
             return _error(view, 400, f"k must be a whole number from 1 to {max_k}, got {raw_k!r}")
         if not 1 <= k <= max_k:
             return _error(view, 400, f"k must be from 1 to {max_k}, got {k}")
+        rankings = ("hybrid", "facet") if ctx.recommender is not None else ("facet",)
+        ranking = request.query.get("ranking", rankings[0])
+        if ranking not in rankings:
+            return _error(view, 400, f"ranking must be one of {', '.join(rankings)}, got {ranking!r}")
         state = api.users.state_of(user_id)
         if state is None:
             return _error(view, 404, f"unknown user {user_id!r}: no events seen for this user")
         if state.empty:
             return _error(view, 404, f"user {user_id!r} has no search, click or review yet to recommend from")
-        [hits] = ctx.index.search([user_z(state, ctx.layout)], k, exclude=[state.seen_items])
-        items: list[dict[str, Any]] = [
-            {
-                "item_id": h.item_id,
-                "score": round(h.score, 6),
-                "facet_scores": {f: round(s, 6) for f, s in h.facet_scores.items()},
-                "contributions": {f: round(c, 6) for f, c in h.contributions.items()},
-                "matched_by": h.matched_by,
-                **h.meta,
-            }
-            for h in hits
-        ]
+        if ranking == "facet":
+            [hits] = ctx.index.search([user_z(state, ctx.layout)], k, exclude=[state.seen_items])
+            items = [_facet_item(h, round(h.score, 6), ["facet"]) for h in hits]
+        else:
+            who = user_view(state, ctx.layout)
+            assert ctx.recommender is not None and who.z is not None
+            items = []
+            for s in ctx.recommender.recommend(who, k):
+                try:
+                    hit = ctx.index.explain(who.z, s.item_id)
+                except UnknownItem:  # left the catalogue since it was ranked
+                    continue
+                parts = ctx.recommender.ranker.contributions(s.features)
+                items.append({**_facet_item(hit, round(s.score, 6), list(s.sources)),
+                              "score_parts": {f: round(v, 6) for f, v in parts.items()},
+                              "ranked_by": max(parts, key=lambda f: parts[f]) if parts else ""})
         return view.json({"user_id": user_id, "k": k, "items": items})

@@ -141,6 +141,8 @@ class UserBatchResult:
     last_input: dict[str, int] = field(default_factory=dict)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason): dead letters
     applied: list[int] = field(default_factory=list)  # positions of the events folded into a Z
+    # Per applied click or review: the user's items before it, most recent first (for engagements).
+    previous_items: dict[int, tuple[str, ...]] = field(default_factory=dict)
     watcher_changes: list[WatcherChange] = field(default_factory=list)
     tally: BatchTally = field(default_factory=BatchTally)
 
@@ -190,6 +192,7 @@ def apply_user_batch(
             out.rejected.append((pos, f"click on unknown item_id {getattr(record, 'item_id', '')!r}"))
             continue
         state = state_of(record.user_id)
+        earlier_items = tuple(state.seen_items[-settings.recommend.engagement.window:][::-1])
         outcome = apply_event(state, record, item.z, settings, item.source, layout)
         if outcome is Outcome.REDELIVERED:
             out.tally.redelivered += 1
@@ -199,6 +202,8 @@ def apply_user_batch(
             continue
         changed(pos, record.user_id, state)
         out.applied.append(pos)
+        if isinstance(record, (ClickEvent, ReviewEvent)):
+            out.previous_items[pos] = earlier_items
         out.tally.applied += 1
         state.note_entities(list(item.entities), settings.decay.event_weights[record.kind], record.ts, half_life)
     for user_id, state in out.states.items():

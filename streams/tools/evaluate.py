@@ -1,12 +1,15 @@
-"""`interest-stream eval`: the facets measured on real public data.
+"""`interest-stream eval`: recommendations and the facets measured on real public data.
 
-1. Next-item prediction on MovieLens 100K. Each user's last rating is held out; every earlier
-   rating is replayed in time order as a click through the real pipeline (bundled broker, a
-   worker, the encoder, the FAISS index). Ranked top-k lists then come from
-   (a) facet Z: the worker's own /users/{id}/recommendations,
-   (b) one mean-embedding vector per user (plain mean of the movies' text embeddings),
-   (c) popularity (most-rated movies in the replayed history).
-   All three exclude the movies the user already rated.
+1. Next-item prediction on MovieLens 100K, two ways.
+   a. Prequential (streams/tools/eval_prequential.py): every rating in time order, each scored
+      before it is applied: the worker's hybrid recommender, facet Z, item co-engagement and
+      popularity as of the moment, by the user's history length and over time windows.
+   b. Leave-last-out, through the real pipeline: each user's last rating is held out; every
+      earlier rating is replayed in time order as a click (bundled broker, a worker, the encoder,
+      the FAISS index). Ranked lists come from the worker's /users/{id}/recommendations (hybrid,
+      and ranking=facet), one mean-embedding vector per user, and popularity over the whole
+      replayed history (the usual way: it counts ratings made after some users' held-out ones).
+   Every method excludes the movies the user already rated.
 2. The sentiment facet against human labels: the VADER ground-truth snippets (Amazon reviews,
    movie reviews, NYT editorials, tweets). Per corpus, the first share of snippets is a labelled
    stream the head learns from online (the same encoder code the worker runs for rated reviews),
@@ -43,6 +46,7 @@ from streams.tools.eval_metrics import (
     top_k_masked,
     vader_label,
 )
+from streams.tools.eval_prequential import Interaction, run_prequential
 from streams.tools.process import WorkerProcess, get_json
 from streams.tools.replay import send_with_progress
 
@@ -98,10 +102,12 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
             send_with_progress(clicks, broker.url, "ratings", settings.partitions)
             health = worker.wait_processed(len(clicks), timeout_s=1800)
             replay_s = time.monotonic() - t
-            facet_z = {}
+            served: dict[str, dict[str, list[str]]] = {"hybrid": {}, "facet": {}}
             for user in tqdm(sorted(targets), desc="recommendations", unit="user", file=sys.stdout):
-                status, body = get_json(f"{worker.base}/users/{user}/recommendations?k={cfg.k}", timeout=30)
-                facet_z[user] = [it["item_id"] for it in body["items"]] if status == 200 else []
+                for ranking, got in served.items():
+                    status, body = get_json(f"{worker.base}/users/{user}/recommendations?k={cfg.k}&ranking={ranking}",
+                                            timeout=30)
+                    got[user] = [it["item_id"] for it in body["items"]] if status == 200 else []
         finally:
             worker.stop()
 
@@ -118,8 +124,9 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
         mask[rows] = True
         mean_emb[user] = top_k_masked(emb @ emb[rows].mean(axis=0), mask, ids, cfg.k) if rows else []
         popular[user] = top_k_masked(popularity, mask, ids, cfg.k)
-    leaks = sum(1 for u, recs in facet_z.items() if seen.get(u, set()) & set(recs))
-    methods = {"facet Z (worker API)": facet_z, "mean embedding": mean_emb, "popularity": popular}
+    leaks = sum(1 for got in served.values() for u, recs in got.items() if seen.get(u, set()) & set(recs))
+    methods = {"hybrid (worker API)": served["hybrid"], "facet Z (worker API)": served["facet"],
+               "mean embedding": mean_emb, "popularity": popular}
     scores = {}
     for name, rankings in methods.items():
         hr, ndcg = mean_hit_ndcg(rankings, targets, cfg.k)
@@ -129,9 +136,24 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
         "history_events": len(clicks), "k": cfg.k, "methods": scores,
         "events_applied": health["events_applied"], "dead_lettered": health["user_events_dead_lettered"],
         "replay_events_per_s": len(clicks) / replay_s, "wall_s": time.monotonic() - started,
-        "users_without_recommendations": sum(1 for r in facet_z.values() if not r),
+        "users_without_recommendations": sum(1 for r in served["hybrid"].values() if not r),
+        "ranker": health.get("recommender", {}).get("ranker") if health.get("recommender") else None,
         "recommended_already_seen": leaks,
     }
+
+
+def prequential_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
+    movies, ratings = load_movielens(cfg.data_dir)
+    if cfg.users:
+        keep = set(sorted({r.user_id for r in ratings}, key=int)[: cfg.users])
+        ratings = [r for r in ratings if r.user_id in keep]
+    order = sorted(range(len(ratings)), key=lambda p: (ratings[p].ts, p))  # time order; ties keep file order
+    stream = [Interaction(f"u{ratings[p].user_id}", f"ml-{ratings[p].item_id}", ratings[p].ts) for p in order]
+    items = {f"ml-{m.item_id}": ItemEvent.from_dict(movie_item(m, 0.0)).document for m in movies.values()}
+    print(f"Prequential: {len(stream)} ratings in time order, each scored before it is applied", flush=True)
+    out = run_prequential(settings, encoder, items, stream, cfg.k)
+    out["dataset"] = "MovieLens 100K (RecBole 1.2.1 wheel)"
+    return out
 
 
 def sentiment_eval(cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
@@ -185,6 +207,7 @@ def run_eval(settings: Settings, cfg: EvalConfig, json_out: Path | None = None) 
     encoder = FacetEncoder(settings.encoder)
     report: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}}
     if cfg.retrieval:
+        report["prequential"] = prequential_eval(settings, cfg, encoder)
         report["retrieval"] = retrieval_eval(settings, cfg, encoder)
     if cfg.sentiment:
         report["sentiment"] = sentiment_eval(cfg, encoder)
@@ -196,6 +219,29 @@ def run_eval(settings: Settings, cfg: EvalConfig, json_out: Path | None = None) 
 
 def format_report(report: dict[str, Any]) -> str:
     lines = []
+    p = report.get("prequential")
+    if p:
+        buckets = list(p["bucket_events"])
+        lines += [
+            f"\nNext-item prediction, prequential: {p['dataset']}, {p['events']} ratings in time order, each scored "
+            f"before it is applied (top-{p['k']}, already-rated movies excluded)",
+            f"  {'method':<30}{'HR@' + str(p['k']):>8}{'nDCG@' + str(p['k']):>9}   HR by earlier events of the user: "
+            + "  ".join(f"{b} ({p['bucket_events'][b]})" for b in buckets),
+        ]
+        for name, m in p["methods"].items():
+            lines.append(f"  {name:<30}{m['hr']:>8.4f}{m['ndcg']:>9.4f}   "
+                         + "  ".join(f"{m['by_history'][b]:.4f}".rjust(len(f"{b} ({p['bucket_events'][b]})")) for b in buckets))
+        lines.append(f"  HR@{p['k']} over {len(next(iter(p['methods'].values()))['by_window'])} successive windows "
+                     "of equal event count:")
+        for name, m in p["methods"].items():
+            lines.append(f"  {name:<30}" + " ".join(f"{x:.3f}" for x in m["by_window"]))
+        lines.append("  each user's last rating only (the leave-last-out target, scored with only the past):")
+        for name, m in p["methods"].items():
+            if m["last_event"]:
+                lines.append(f"  {name:<30}{m['last_event']['hr']:>8.4f}{m['last_event']['ndcg']:>9.4f}")
+        rk = p["ranker"]
+        lines.append(f"  {p['events_per_s']:.0f} events/s in process; ranker: {rk['accepted']} updates kept, "
+                     f"{rk['rejected']} refused by the held-back guard; {p['wall_s']:.0f}s")
     r = report.get("retrieval")
     if r:
         lines += [

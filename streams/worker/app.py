@@ -23,6 +23,7 @@ from index import ItemIndex
 from schemas.topics import (
     ALERTS,
     ALERTS_TABLE,
+    ENGAGEMENTS,
     ENTITY_STATE_TABLE,
     ENTITY_WINDOWS_TABLE,
     HEADS_TABLE,
@@ -42,9 +43,13 @@ from streams.api import ApiDeps, register_views
 from streams.faust_ext import DeliveredTable, guarded_consumer
 from streams.settings import Settings
 from streams.state.drift import DriftMonitor
+from streams.state.engagement import Engagements
+from streams.state.ranker import OnlineRanker
+from streams.state.recommend import Recommender
 from streams.worker.broker_health import BrokerHealth
 from streams.worker.catalogue import CatalogueFollower
 from streams.worker.context import Outbox, WorkerContext
+from streams.worker.engagement import EngagementFollower
 from streams.worker.heads import LearnedHeads
 from streams.worker.items import ItemHandler
 from streams.worker.metrics import StateCollector
@@ -68,6 +73,7 @@ class Worker:
     drift: DriftMonitor
     broker_health: BrokerHealth
     catalogue: CatalogueFollower
+    engagements: EngagementFollower | None = None
 
     def ready(self) -> bool:
         return (self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
@@ -90,10 +96,19 @@ class Worker:
             "encoder_forward_passes": ctx.encoder.forward_passes,
             "encoder_cache_hits": ctx.encoder.cache_hits,
             "sentiment_head": ctx.encoder.heads["sentiment"].online.status(),
+            "recommender": self.recommender_status(),
             # What the offset guard dropped or had read again (streams/state/offset_guard.py).
             "input_order": asdict(self.app.consumer.guard.stats),
             **asdict(ctx.stats),
         }
+
+    def recommender_status(self) -> dict[str, Any] | None:
+        rec, follower = self.ctx.recommender, self.engagements
+        if rec is None or follower is None:
+            return None
+        return {"ranker": rec.ranker.status(), "engagements": rec.engagements.status(),
+                "engagement_records_read": follower.records, "engagement_records_malformed": follower.malformed,
+                "engagements_caught_up": follower.caught_up_at is not None}
 
 
 def faust_app(s: Settings) -> faust.App:
@@ -135,6 +150,9 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         topics=TopicClusters(s.topic_clusters, encoder.layout["topic"]),
         outbox=Outbox(topics),
     )
+    r = s.recommend
+    if r.enabled:
+        ctx.recommender = Recommender(Engagements(r.engagement), OnlineRanker(r.ranker), ctx.index, r.candidates)
     # Plain JSON documents (no Faust model type: recovery decodes them without one).
     schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     heads = LearnedHeads(ctx, None)  # its table needs its changelog callback first
@@ -156,6 +174,10 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
                                   s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
     app.task(catalogue.run)
+    engagements = None
+    if ctx.recommender is not None:
+        engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms)
+        app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)
     users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift)
@@ -206,7 +228,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
     broker_health = BrokerHealth(s.bootstrap)
     app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
-    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue)
+    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue, engagements)
     # GET /metrics: Faust's own sensors and ours, in the worker's registry.
     setup_prometheus_sensors(app, registry=ctx.metrics.registry, name_prefix="faust")
     ctx.metrics.registry.register(StateCollector(worker))

@@ -23,6 +23,7 @@ from schemas import DeadLetter, InvalidEvent, decode_event, dump_json
 from schemas.records import AnyEvent
 from schemas.topics import DEAD_LETTERS, KIND_OF_TOPIC, USER_TOPICS
 from streams.settings import Settings
+from streams.state.recommend import Recommender
 from streams.worker.metrics import WorkerMetrics, reason_class
 from streams.worker.placement import source_of
 
@@ -89,6 +90,7 @@ class WorkerContext:
     index: ItemIndex
     topics: TopicClusters  # discovered from every encoded text
     outbox: Outbox
+    recommender: Recommender | None = None  # None: recommendations are facet Z only (recommend.enabled off)
     stats: WorkerStats = field(default_factory=WorkerStats)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     started_at: float = field(default_factory=time.time)

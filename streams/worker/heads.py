@@ -1,5 +1,6 @@
-"""Learned state beside the encoder: the sentiment head (learns from review ratings) and the
-discovered topics, stored in the changelogged ``heads`` table and restored at start.
+"""Learned state beside the encoder: the sentiment head (learns from review ratings), the
+recommender's ranker (learns from clicks and reviews) and the discovered topics, stored in the
+changelogged ``heads`` table and restored at start.
 
 The newest version wins wherever it is read from: each write lands in the partition of the event
 that caused it, so a key can be in several partitions of the changelog.
@@ -15,9 +16,10 @@ from faust.types import EventT
 from encoders import FacetVectors
 from schemas import load_json
 from streams.faust_ext import DeliveredTable, event_context, local_rows
+from streams.state.ranker import Example
 from streams.worker.context import WorkerContext
 
-SENTIMENT_KEY, TOPICS_KEY = "sentiment", "topics"
+SENTIMENT_KEY, TOPICS_KEY, RANKER_KEY = "sentiment", "topics", "ranker"
 
 
 class LearnedHeads:
@@ -36,6 +38,16 @@ class LearnedHeads:
         if changed:
             with event_context(rated[-1][0]):
                 self.table[SENTIMENT_KEY] = self.ctx.encoder.heads["sentiment"].online.to_dict()
+            await self.table.delivered()
+
+    async def learn_ranking(self, examples: Sequence[Example], event: EventT) -> None:
+        """One bounded step of the recommender's ranker; a kept update is stored as a new version."""
+        ranker = self.ctx.recommender.ranker if self.ctx.recommender else None
+        if ranker is None or not examples:
+            return
+        if await self.ctx.in_encode_thread(ranker.learn, examples):
+            with event_context(event):
+                self.table[RANKER_KEY] = ranker.to_dict()
             await self.table.delivered()
 
     async def save_topics(self, event: EventT) -> None:
@@ -62,6 +74,8 @@ class LearnedHeads:
     async def _load(self, key: str, value: dict[str, Any]) -> None:
         if key == TOPICS_KEY:
             self.ctx.topics.load(value)
+        elif key == RANKER_KEY and self.ctx.recommender is not None:
+            await self.ctx.in_encode_thread(self.ctx.recommender.ranker.load, value)
         elif key == SENTIMENT_KEY:
             await self.ctx.in_encode_thread(self.ctx.encoder.heads["sentiment"].online.load, value)
 

@@ -85,6 +85,13 @@ class StateCollector:
         yield _gauge("sentiment_head_version", "Version of the learned sentiment head", head["version"])
         yield CounterMetricFamily(f"{PREFIX}_sentiment_head_updates_refused", "Updates the held-back guard refused",
                                   value=head["rejected"])
+        rec = w.recommender_status()
+        if rec is not None:
+            yield _gauge("ranker_version", "Version of the recommender's learned ranker", rec["ranker"]["version"])
+            yield CounterMetricFamily(f"{PREFIX}_ranker_updates_refused", "Ranker updates the held-back guard refused",
+                                      value=rec["ranker"]["rejected"])
+            yield CounterMetricFamily(f"{PREFIX}_engagements_folded", "Engagements folded into popularity and links",
+                                      value=rec["engagements"]["engagements"])
         yield _gauge("broker_reachable", "1 when the broker answers the health probe", int(w.broker_health.reachable))
         yield _gauge("ready", "1 when tables are restored, no rebalance runs and the catalogue caught up", int(w.ready()))
         lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag", "Input records not yet applied (end offset - committable)",

@@ -12,11 +12,13 @@ from faust.types import EventT
 
 from encoders.entities import EntityTable
 from index import UnknownItem
-from schemas import ClickEvent, ForgetEvent, InvalidEvent, ReviewEvent, UserRecord, dump_json, join_facets
-from schemas.topics import PROFILES, USERS_REPARTITION, WATCHERS
+from schemas import ClickEvent, Engagement, ForgetEvent, InvalidEvent, ReviewEvent, UserRecord, dump_json, join_facets
+from schemas.topics import ENGAGEMENTS, PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
+from streams.state.ranker import Example
+from streams.state.recommend import user_view
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
@@ -68,6 +70,10 @@ class UserHandler:
                 # *current event*, and outside it that is whichever event take_events last buffered.
                 with event_context(event):
                     stored[record.user_id] = self.state_of(record.user_id)
+        # Ranking lessons read the users' states before the batch changes them (in place). On the
+        # event loop, like the engagement follower that changes what they read; learn_per_batch
+        # bounds the time.
+        lessons = self._lessons(inputs, stored) if ctx.recommender else {}
         result = apply_user_batch(inputs, stored, ctx.settings, ctx.layout)
 
         for pos, reason in result.rejected:
@@ -91,6 +97,9 @@ class UserHandler:
                  for pos in result.applied if isinstance(decoded[pos][1], ReviewEvent)]
         if rated:
             await self.heads.learn_sentiment(rated, vectors)
+        if ctx.recommender is not None and result.applied:
+            await self.heads.learn_ranking([lessons[p] for p in result.applied if p in lessons], decoded[-1][0])
+            await self._publish_engagements(decoded, result.previous_items)
         if decoded:
             await self.heads.save_topics(decoded[-1][0])
         for change in result.watcher_changes:
@@ -105,6 +114,37 @@ class UserHandler:
         stats.duplicate_skipped += tally.duplicate
         stats.users_forgotten += tally.forgotten
         stats.watchlist_events += tally.watchlist
+
+    def _lessons(self, inputs: list[UserInput], stored: dict[str, InterestState | None]) -> dict[int, Example]:
+        """Up to ``learn_per_batch`` clicks and reviews of the batch (evenly spread) as ranking
+        lessons: the candidates the user would have been shown just before, and which was engaged
+        with. A user with several events in the batch is seen as before the batch for all of them."""
+        rec, layout = self.ctx.recommender, self.ctx.layout
+        assert rec is not None
+        engaged = [pos for pos, i in enumerate(inputs)
+                   if isinstance(i.record, (ClickEvent, ReviewEvent)) and i.z is not None]
+        budget = self.ctx.settings.recommend.candidates.learn_per_batch
+        if len(engaged) > budget:
+            engaged = [engaged[n * len(engaged) // budget] for n in range(budget)] if budget else []
+        out = {}
+        for pos in engaged:
+            record = inputs[pos].record
+            view = user_view(stored.get(record.user_id) or InterestState(), layout)
+            cands = rec.candidates(view, also=[record.item_id])
+            lesson = rec.example(record.user_id, cands, record.item_id)
+            if lesson is not None:
+                out[pos] = lesson
+        return out
+
+    async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
+                                   previous_items: dict[int, tuple[str, ...]]) -> None:
+        """One ``engagements`` record per applied click or review (every worker folds them in)."""
+        weights = self.ctx.settings.decay.event_weights
+        for pos, previous in previous_items.items():
+            r = decoded[pos][1]
+            assert isinstance(r, (ClickEvent, ReviewEvent))
+            record = Engagement(r.user_id, r.event_id, r.item_id, r.ts, weights[r.kind], list(previous))
+            await self.ctx.outbox.send(ENGAGEMENTS.name, r.user_id.encode(), dump_json(record.to_dict()))
 
     def _observe_latency(self, decoded: list[tuple[EventT, UserRecord]], applied: list[int]) -> None:
         """Event -> profile latency of the applied events: from the record's arrival at the broker

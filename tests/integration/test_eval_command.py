@@ -29,7 +29,7 @@ def test_eval_command_replays_movielens_through_the_worker(tmp_path):
 
     # Independent recomputation of what the pipeline must have been given, and of the popularity
     # baseline (no code shared with streams/tools/evaluate.py beyond the loader).
-    _, ratings = load_movielens(DATA)
+    movies, ratings = load_movielens(DATA)
     keep = {str(u) for u in sorted({int(r.user_id) for r in ratings})[:users]}
     mine = sorted((r for r in ratings if r.user_id in keep), key=lambda r: r.ts)
     last: dict[str, tuple[float, int, str]] = {}
@@ -53,6 +53,27 @@ def test_eval_command_replays_movielens_through_the_worker(tmp_path):
     assert r["methods"]["popularity"]["hr"] == pytest.approx(hits / users)
     for m in r["methods"].values():
         assert 0.0 <= m["ndcg"] <= m["hr"] <= 1.0
+
+    # The prequential pass: every rating of these users in time order, each scored before it is
+    # applied; all-time popularity as of each event, recomputed here by hand.
+    p = report["prequential"]
+    stream = sorted(((r.ts, pos, r.user_id, r.item_id) for pos, r in enumerate(x for x in ratings if x.user_id in keep)))
+    assert p["events"] == len(stream) == len(mine)
+    counts, seen_by, hits = Counter(), {}, 0
+    for n, (_, _, user, item) in enumerate(stream):
+        seen = seen_by.setdefault(user, set())
+        # Every movie is ranked (ties in catalogue order); before the first rating there is nothing.
+        ranked = sorted((i for i in movies if i not in seen), key=lambda i: (-counts[i], int(i)))[:10] if n else []
+        hits += item in ranked
+        counts[item] += 1
+        seen.add(item)
+    assert p["methods"]["popularity, all-time"]["hr"] == pytest.approx(hits / len(stream))
+    assert set(p["methods"]) >= {"hybrid", "facet Z", "co-engagement", "popularity, all-time"}
+    assert sum(p["bucket_events"].values()) == len(stream)
+    assert p["ranker"]["examples"] == len(stream)  # one lesson per rating
+    for m in p["methods"].values():
+        assert 0.0 <= m["ndcg"] <= m["hr"] <= 1.0 and len(m["by_window"]) == 10
+    assert "prequential" in done.stdout and "hybrid (worker API)" in done.stdout
 
     s = report["sentiment"]
     assert set(s) == {"amazon", "movie", "nyt", "tweets", "all"}

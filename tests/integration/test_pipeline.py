@@ -98,8 +98,9 @@ def run(broker, tmp_path_factory):
         Run.worker.stop()
 
 
-def recs(run, user: str, k: int = 5) -> list[dict]:
-    status, body = get_json(f"{run.worker.base}/users/{user}/recommendations?k={k}")
+def recs(run, user: str, k: int = 5, ranking: str = "facet") -> list[dict]:
+    """Facet Z's ranking: these steps are about the facets (the hybrid: test_recommendations.py)."""
+    status, body = get_json(f"{run.worker.base}/users/{user}/recommendations?k={k}&ranking={ranking}")
     assert status == 200, body
     return body["items"]
 
@@ -134,6 +135,8 @@ def test_api_errors(run):
     for bad_k in ("0", "abc", "1000"):
         status, body = get_json(f"{base}/users/runner/recommendations?k={bad_k}")
         assert status == 400 and "k must" in body["error"]
+    status, body = get_json(f"{base}/users/runner/recommendations?ranking=newest")
+    assert status == 400 and "ranking must be one of hybrid, facet" in body["error"]
 
 
 def test_bad_records_are_dead_lettered_with_reason_and_raw_bytes(run, broker):

@@ -75,3 +75,26 @@ def test_missing_or_altered_package_file_says_what_to_do(tmp_path):
     (tmp_path / MOVIELENS_WHEEL.filename).write_bytes(b"not the wheel")
     with pytest.raises(EvalDataMissing, match="sha256"):
         package_path(tmp_path, MOVIELENS_WHEEL)
+
+
+def test_prequential_scores_by_history_window_and_last_event_by_hand():
+    from streams.tools.eval_prequential import Scores, bucket_of
+
+    assert [bucket_of(h) for h in (0, 4, 5, 19, 20, 500)] == ["0-4", "0-4", "5-19", "5-19", "20+", "20+"]
+    s = Scores(k=2)
+    # (ranked list, target, history, last event of its user)
+    rows = [(["a", "b"], "a", 0, False),  # hit at rank 0: nDCG 1
+            (["a", "b"], "b", 6, False),  # hit at rank 1: nDCG 1/log2(3)
+            (["a", "b"], "c", 25, True),  # miss
+            ([], "a", 1, True)]  # nothing to go on: a miss
+    for ranked, target, history, last in rows:
+        s.add("m", ranked, target)
+        s.buckets.append(bucket_of(history))
+        s.last_of_user.append(last)
+    out = s.summary(windows=2)
+    m = out["methods"]["m"]
+    assert out["events"] == 4 and out["bucket_events"] == {"0-4": 2, "5-19": 1, "20+": 1}
+    assert m["hr"] == 0.5 and m["ndcg"] == pytest.approx((1 + 1 / math.log2(3)) / 4)
+    assert m["by_history"] == {"0-4": 0.5, "5-19": 1.0, "20+": 0.0}
+    assert m["by_window"] == [1.0, 0.0]
+    assert m["last_event"] == {"hr": 0.0, "ndcg": 0.0}

@@ -1,0 +1,233 @@
+"""Item-side behaviour learned from the click/review stream: popularity decayed in event time and
+co-engagement between items (what users engage with after what). Pure: no Faust, no I/O.
+
+Every worker folds the same engagement log into one ``Engagements`` (streams/worker/engagement.py),
+so each has the whole picture, whichever partitions it owns.
+
+Decayed popularity of item i at time t, for half-life h (lambda = ln 2 / h):
+    pop_h(i, t) = sum_j w_j e^{-lambda (t - t_j)}   over the engagements j with item i.
+It is kept as v_i = sum_j w_j e^{lambda (t_j - t_base)}, so an event touches one number (O(1), not a
+rescale of every item); pop_h(i, t) = v_i e^{-lambda (t - t_base)}. t_base moves forward (one O(n)
+rescale) only when the exponent would grow large. Sums commute, so out-of-order events are exact.
+
+Co-engagement: when a user engages with b after a_1 (most recent), a_2, ..., each a_j -> b gains
+step_decay^(j-1) * w and b -> a_j gains back_weight times that. A row keeps its ``row_max``
+strongest links and the newest one (pruned in one pass when it reaches twice that); the row total counts every link
+ever added, so scores stay a conditional share even after pruning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+MAX_EXPONENT = 50.0  # rescale when lambda (t - t_base) passes this (e^50 is far from overflow)
+
+
+@dataclass(frozen=True)
+class EngagementConfig:
+    pop_half_lives_s: tuple[float, ...] = (86400.0, 30 * 86400.0)  # "now" and "this month"
+    window: int = 5  # earlier items of the user each engagement is linked to
+    step_decay: float = 0.7  # link weight of the j-th earlier item: step_decay^(j-1)
+    back_weight: float = 0.5  # weight of the reverse link (b -> a) relative to a -> b
+    row_max: int = 200  # links kept per item
+    dedup: int = 100_000  # recent (user, event id) pairs remembered to drop a re-sent engagement
+
+
+class LinkRow:
+    """One item's links as arrays (read straight into numpy) with a slot per linked item."""
+
+    __slots__ = ("keys", "vals", "n", "slot", "total")
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(8, dtype=np.int64)
+        self.vals = np.zeros(8)
+        self.n = 0
+        self.slot: dict[int, int] = {}
+        self.total = 0.0  # every link ever added, pruned ones included
+
+    def add(self, b: int, w: float, row_max: int) -> None:
+        self.total += w
+        at = self.slot.get(b)
+        if at is not None:
+            self.vals[at] += w
+            return
+        if self.n == len(self.keys):
+            self.keys = np.concatenate([self.keys, np.zeros(self.n, dtype=np.int64)])
+            self.vals = np.concatenate([self.vals, np.zeros(self.n)])
+        self.keys[self.n], self.vals[self.n] = b, w
+        self.slot[b] = self.n
+        self.n += 1
+        if self.n >= 2 * row_max:
+            self._prune(row_max, b)
+
+    def _prune(self, row_max: int, newest: int) -> None:
+        order = np.argsort(-self.vals[: self.n], kind="stable")[:row_max]
+        keep = set(order.tolist()) | {self.slot[newest]}  # the newest stays, or a rising item could never get in
+        rows = sorted(keep)
+        self.keys[: len(rows)], self.vals[: len(rows)] = self.keys[rows], self.vals[rows]
+        self.n = len(rows)
+        self.slot = {int(k): i for i, k in enumerate(self.keys[: self.n])}
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.keys[: self.n], self.vals[: self.n]
+
+
+class Engagements:
+    def __init__(self, config: EngagementConfig | None = None) -> None:
+        self.config = config or EngagementConfig()
+        self._lams = np.array([math.log(2.0) / h for h in self.config.pop_half_lives_s])
+        self._row: dict[str, int] = {}
+        self._ids: list[str] = []
+        self._pop = np.zeros((len(self._lams), 0))  # v_i per half-life
+        self._t_base: float | None = None
+        self.t_last = 0.0  # newest event time seen
+        self._links: dict[int, LinkRow] = {}  # between item rows (numbers); see links_of
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.observed = 0
+        self.duplicates = 0
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    # -- changes -----------------------------------------------------------------------------------
+    def observe(self, user_id: str, event_id: str, item_id: str, ts: float, weight: float,
+                previous: Sequence[str]) -> bool:
+        """Fold one engagement (``previous``: the user's earlier items, most recent first). False if
+        this (user, event id) was already folded in (a re-sent engagement)."""
+        key = (user_id, event_id)
+        if key in self._seen:
+            self.duplicates += 1
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.config.dedup:
+            self._seen.popitem(last=False)
+        self.observed += 1
+        row = self._row_of(item_id)
+        if self._t_base is None:
+            self._t_base = ts
+        exponent = self._lams * (ts - self._t_base)
+        if exponent.max() > MAX_EXPONENT:
+            self._rebase(ts)
+            exponent = self._lams * (ts - self._t_base)
+        self._pop[:, row] += weight * np.exp(exponent)
+        self.t_last = max(self.t_last, ts)
+        cfg = self.config
+        for j, earlier in enumerate(previous[: cfg.window]):
+            if earlier == item_id:
+                continue
+            w = weight * cfg.step_decay**j
+            other = self._row_of(earlier)
+            self._link(other, row, w)
+            self._link(row, other, w * cfg.back_weight)
+        return True
+
+    def _row_of(self, item_id: str) -> int:
+        row = self._row.get(item_id)
+        if row is None:
+            row = self._row[item_id] = len(self._ids)
+            self._ids.append(item_id)
+            if row >= self._pop.shape[1]:  # grow by doubling
+                grown = np.zeros((len(self._lams), max(16, 2 * self._pop.shape[1])))
+                grown[:, : self._pop.shape[1]] = self._pop
+                self._pop = grown
+        return row
+
+    def _rebase(self, ts: float) -> None:
+        assert self._t_base is not None
+        self._pop *= np.exp(-self._lams * (ts - self._t_base))[:, None]
+        self._t_base = ts
+
+    def _link(self, a: int, b: int, w: float) -> None:
+        row = self._links.get(a)
+        if row is None:
+            row = self._links[a] = LinkRow()
+        row.add(b, w, self.config.row_max)
+
+    # -- reads -------------------------------------------------------------------------------------
+    def popularity(self, at: float | None = None) -> tuple[list[str], np.ndarray]:
+        """(item ids, (half-lives, items) decayed popularity at time ``at``; default the newest event)."""
+        n = len(self._ids)
+        if n == 0 or self._t_base is None:
+            return [], np.zeros((len(self._lams), 0))
+        at = self.t_last if at is None else at
+        return self._ids, self._pop[:, :n] * np.exp(-self._lams * (at - self._t_base))[:, None]
+
+    def rows_of(self, item_ids: Iterable[str]) -> np.ndarray:
+        """The state's row number of each item id; -1 for an item never engaged with."""
+        get = self._row.get
+        return np.fromiter((get(i, -1) for i in item_ids), dtype=np.int64)
+
+    def ids_of(self, rows: Iterable[int]) -> list[str]:
+        return [self._ids[r] for r in rows]
+
+    def popularity_of(self, item_ids: Sequence[str], at: float | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+        """(half-lives, len(item_ids)); 0 for an item never engaged with (``rows``: their rows_of)."""
+        _, pop = self.popularity(at)
+        rows = self.rows_of(item_ids) if rows is None else rows
+        out = np.zeros((len(self._lams), len(rows)))
+        known = rows >= 0
+        out[:, known] = pop[:, rows[known]]
+        return out
+
+    def most_popular(self, n: int, which: int = 0, exclude: Iterable[str] = (), exclude_rows: np.ndarray | None = None) -> list[str]:
+        """The ``n`` items with the highest decayed popularity for half-life number ``which``
+        (``exclude_rows``: rows_of(exclude), when the caller has them)."""
+        count = len(self._ids)
+        if count == 0:
+            return []
+        scores = self._pop[which, :count].copy()  # the order does not depend on the time it is read at
+        skip = self.rows_of(exclude) if exclude_rows is None else exclude_rows
+        scores[skip[skip >= 0]] = -np.inf
+        take = min(n, count - int(np.isinf(scores).sum()))
+        if take <= 0:
+            return []
+        top = np.argpartition(-scores, take - 1)[:take]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [self._ids[i] for i in top]
+
+    def co_engaged(self, recent: Sequence[str], depth: int, step_decay: float) -> dict[str, float]:
+        """Co-engagement score of every item linked to the user's ``depth`` most recent items
+        (``recent``: most recent first): sum_j step_decay^j * links[a_j][i] / (total[a_j] + 1), a
+        share of what followed a_j (+1: an item seen once is not a certainty), weighted by how
+        recent a_j is."""
+        rows, scores = self.co_engaged_many(recent, [(depth, step_decay)])
+        return {self._ids[r]: float(v) for r, v in zip(rows, scores[0]) if v > 0}
+
+    def co_engaged_many(self, recent: Sequence[str], memories: Sequence[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """``co_engaged`` for several (depth, step decay) memories at once: (the linked items'
+        rows, sorted; (memories, rows) scores), vectorised over the links."""
+        keys: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        for j, item in enumerate(recent[: max((d for d, _ in memories), default=0)]):
+            a = self._row.get(item)
+            row = self._links.get(a) if a is not None else None
+            if row is None or row.n == 0:
+                continue
+            share = 1.0 / (row.total + 1.0)
+            scale = np.array([decay**j * share if j < depth else 0.0 for depth, decay in memories])
+            k, v = row.items()
+            keys.append(k)
+            weights.append(scale[:, None] * v[None, :])
+        if not keys:
+            return np.zeros(0, dtype=np.int64), np.zeros((len(memories), 0))
+        rows, inverse = np.unique(np.concatenate(keys), return_inverse=True)
+        flat = np.concatenate(weights, axis=1)
+        scores = np.stack([np.bincount(inverse, weights=flat[m], minlength=len(rows)) for m in range(len(memories))])
+        return rows, scores
+
+    def links_of(self, item_id: str) -> dict[str, float]:
+        """An item's kept links: linked item id -> weight."""
+        row = self._links.get(self._row.get(item_id, -1))
+        if row is None:
+            return {}
+        keys, vals = row.items()
+        return {self._ids[int(b)]: float(w) for b, w in zip(keys, vals)}
+
+    def status(self) -> dict[str, Any]:
+        return {"items": len(self._ids), "engagements": self.observed, "duplicates_dropped": self.duplicates,
+                "linked_items": len(self._links), "newest_event_ts": self.t_last}

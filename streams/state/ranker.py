@@ -1,0 +1,159 @@
+"""One linear ranker over the candidates of every source, with weights learned online from the
+stream. Pure: no Faust, no I/O.
+
+score(i) = w . f(i), where f(i) holds each base feature and the same feature times the user's
+history depth g = log(1 + history) / 5, so how much a source counts can depend on how much the
+user has done (text facets for the newcomer, co-engagement for the regular).
+
+Learning is a sampled softmax: for an engagement with item p shown among candidates C (p added if
+missing), one step along  f(p) - sum_{c in C} softmax(w . f)_c f(c),  the gradient of log P(p | C).
+The step is bounded (clipped gradient norm, learning rate), and a batch counts each user at most
+``per_user`` times, so one user's burst cannot drag the weights. Every ``holdout_every``-th example
+is held back instead; an update is kept only if the held-back loss does not rise by more than
+``tolerance`` (otherwise it is refused and counted). Each kept update bumps ``version``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+# Base features of a candidate for a user (streams/state/recommend.py computes them).
+BASE_FEATURES: tuple[str, ...] = (
+    "co_recent",  # log(1 + 50 * co-engagement with the user's last few items)
+    "co_last",  # ... with the last item only
+    "co_long",  # ... with the last 20 items, slowly decayed
+    "pop_now",  # log(1 + popularity, short half-life)
+    "pop_long",  # log(1 + popularity, long half-life)
+    "facet",  # facet-weighted cosine of the user's Z and the item (the text facets)
+    "engaged",  # 1 if anyone engaged with the item before (0: a new item)
+)
+FEATURES: tuple[str, ...] = BASE_FEATURES + tuple(f"{f}*depth" for f in BASE_FEATURES)
+
+
+def start_weights() -> np.ndarray:
+    """Before any learning: co-engagement first, then popularity, then the facets (the order the
+    evaluation found on MovieLens), so a fresh worker already ranks sensibly."""
+    w = np.zeros(len(FEATURES))
+    for name, value in (("co_recent", 3.0), ("pop_long", 0.5), ("pop_now", 0.2), ("facet", 1.0)):
+        w[FEATURES.index(name)] = value
+    return w
+
+
+def depth_of(history: int) -> float:
+    return float(np.log1p(max(history, 0)) / 5.0)
+
+
+def with_depth(base: np.ndarray, history: int) -> np.ndarray:
+    """(n, base features) -> (n, FEATURES): the base features and the same times the history depth."""
+    base = np.atleast_2d(np.asarray(base, dtype=np.float64))
+    return np.concatenate([base, base * depth_of(history)], axis=1)
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    lr: float = 0.05
+    max_grad_norm: float = 1.0
+    per_user: int = 4  # examples per user per update
+    holdout_every: int = 5
+    holdout_size: int = 300
+    min_holdout: int = 20  # updates wait until this many examples are held back
+    tolerance: float = 0.002  # held-back loss may rise by at most this much per update
+
+
+@dataclass(frozen=True)
+class Example:
+    """One engagement as a ranking lesson: the candidates' features and which row was engaged with."""
+
+    user_id: str
+    features: np.ndarray  # (candidates, FEATURES)
+    positive: int
+
+
+def example_loss(w: np.ndarray, ex: Example) -> float:
+    s = ex.features @ w
+    m = s.max()
+    return float(m + np.log(np.exp(s - m).sum()) - s[ex.positive])
+
+
+def example_gradient(w: np.ndarray, ex: Example) -> np.ndarray:
+    """Gradient of log P(positive | candidates) (ascent direction)."""
+    s = ex.features @ w
+    p = np.exp(s - s.max())
+    p /= p.sum()
+    return ex.features[ex.positive] - p @ ex.features
+
+
+class OnlineRanker:
+    def __init__(self, config: RankerConfig | None = None) -> None:
+        self.config = config or RankerConfig()
+        self.w = start_weights()
+        self.version = 0
+        self.accepted = 0
+        self.rejected = 0
+        self.seen = 0
+        self._held: deque[Example] = deque(maxlen=self.config.holdout_size)
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return np.atleast_2d(features) @ self.w
+
+    def contributions(self, features: np.ndarray) -> dict[str, float]:
+        """Each feature's part (weight x value) of one candidate's score; zero parts left out."""
+        parts = self.w * np.asarray(features, dtype=np.float64)
+        return {name: float(v) for name, v in zip(FEATURES, parts) if abs(v) > 1e-9}
+
+    def held_loss(self, w: np.ndarray | None = None) -> float:
+        w = self.w if w is None else w
+        return float(np.mean([example_loss(w, ex) for ex in self._held])) if self._held else 0.0
+
+    def learn(self, examples: Sequence[Example]) -> bool:
+        """One bounded step on a batch of examples; True if it was kept."""
+        cfg = self.config
+        per_user: dict[str, int] = {}
+        train = []
+        for ex in examples:
+            self.seen += 1
+            if self.seen % cfg.holdout_every == 0:
+                self._held.append(ex)
+                continue
+            if per_user.get(ex.user_id, 0) >= cfg.per_user:
+                continue
+            per_user[ex.user_id] = per_user.get(ex.user_id, 0) + 1
+            train.append(ex)
+        if not train or len(self._held) < cfg.min_holdout:
+            return False
+        grad = np.mean([example_gradient(self.w, ex) for ex in train], axis=0)
+        norm = float(np.linalg.norm(grad))
+        if norm > cfg.max_grad_norm:
+            grad *= cfg.max_grad_norm / norm
+        proposal = self.w + cfg.lr * grad
+        if self.held_loss(proposal) > self.held_loss() + cfg.tolerance:
+            self.rejected += 1
+            return False
+        self.w = proposal
+        self.version += 1
+        self.accepted += 1
+        return True
+
+    def weights(self) -> dict[str, float]:
+        return {name: round(float(v), 4) for name, v in zip(FEATURES, self.w)}
+
+    def status(self) -> dict[str, Any]:
+        return {"version": self.version, "accepted": self.accepted, "rejected": self.rejected,
+                "examples": self.seen, "held_back": len(self._held), "weights": self.weights()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(FEATURES), "w": self.w.tolist(), "version": self.version,
+                "accepted": self.accepted, "rejected": self.rejected, "seen": self.seen}
+
+    def load(self, data: dict[str, Any]) -> bool:
+        """Restore a stored version if it is newer than ours and has the same features."""
+        if list(data.get("features", ())) != list(FEATURES) or int(data.get("version", -1)) <= self.version:
+            return False
+        self.w = np.asarray(data["w"], dtype=np.float64)
+        self.version, self.accepted = int(data["version"]), int(data.get("accepted", 0))
+        self.rejected, self.seen = int(data.get("rejected", 0)), int(data.get("seen", 0))
+        return True

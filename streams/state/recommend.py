@@ -1,0 +1,161 @@
+"""Recommendations from several sources, ranked by one learned ranker. Pure: the item index is
+passed in (it is in memory; nothing here does I/O).
+
+Sources of candidates (each gives up to ``per_source`` items the user has not engaged with):
+- ``facet``: nearest items to the user's Z in the FAISS index (the text facets: a new item or a
+  new user has a place at once);
+- ``co-engagement``: items engaged with after (or before) the user's recent items, by anyone;
+- ``popular``: the most engaged-with items, decayed in event time (short and long half-life).
+Every candidate gets every feature (streams/state/ranker.py), whichever source brought it, and
+the ranker orders them. Only items in the catalogue (the index) are recommended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from schemas.facets import Layout
+from streams.state.decay import InterestState
+from streams.state.engagement import Engagements
+from streams.state.profiles import user_z
+from streams.state.ranker import BASE_FEATURES, Example, OnlineRanker, with_depth
+
+SOURCES = ("facet", "co-engagement", "popular")
+_BIT = {name: 1 << n for n, name in enumerate(SOURCES)}
+_SOURCES_OF_BITS = [tuple(s for s in SOURCES if bits & _BIT[s]) for bits in range(1 << len(SOURCES))]
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    per_source: int = 100  # candidates taken from each source
+    recent_depth: int = 5  # co_recent: the user's last few items ...
+    recent_decay: float = 0.7  # ... weighted step_decay^j by recency
+    long_depth: int = 20  # co_long: a longer, slowly decayed memory
+    long_decay: float = 0.9
+    learn_per_batch: int = 32  # clicks/reviews per micro-batch the worker's ranker learns from (bounds the cost)
+
+
+class FacetIndex(Protocol):
+    """What the recommender needs of the item index (index.ItemIndex)."""
+
+    def nearest(self, queries: Sequence[Mapping[str, np.ndarray]], k: int,
+                exclude: Sequence[Iterable[str]] | None = None) -> list[list[tuple[str, float]]]: ...
+    def score_items(self, query: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> np.ndarray: ...
+    def known(self, item_ids: Sequence[str]) -> list[bool]: ...
+
+
+@dataclass(frozen=True)
+class UserView:
+    """What the recommender reads of a user's state."""
+
+    recent: Sequence[str]  # items engaged with, most recent first
+    z: Mapping[str, np.ndarray] | None  # unit facet vectors; None before any search/click/review
+    history: int  # events so far (searches, clicks, reviews)
+    exclude: frozenset[str] = frozenset()  # never recommended (already engaged with)
+
+
+def user_view(state: InterestState, layout: Layout) -> UserView:
+    return UserView(recent=state.seen_items[::-1], z=None if state.empty else user_z(state, layout),
+                    history=sum(state.counts.values()), exclude=frozenset(state.seen_items))
+
+
+@dataclass(frozen=True)
+class Scored:
+    item_id: str
+    score: float
+    sources: tuple[str, ...]
+    features: np.ndarray  # (FEATURES,)
+
+
+@dataclass
+class Candidates:
+    ids: list[str] = field(default_factory=list)
+    sources: list[tuple[str, ...]] = field(default_factory=list)  # the sources that brought each
+    features: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (n, FEATURES)
+    # Every item linked to the user's recent items (Engagements rows), and its co-engagement with the last few.
+    co_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    co_recent: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class Recommender:
+    def __init__(self, engagements: Engagements, ranker: OnlineRanker, index: FacetIndex,
+                 config: RecommendConfig | None = None) -> None:
+        self.engagements = engagements
+        self.ranker = ranker
+        self.index = index
+        self.config = config or RecommendConfig()
+
+    def candidates(self, user: UserView, also: Sequence[str] = ()) -> Candidates:
+        """The union of every source's candidates (and ``also``), with their features."""
+        cfg, eng = self.config, self.engagements
+        n = cfg.per_source
+        found: dict[str, int] = {}  # item -> bit set of the sources that brought it
+        excluded = user.exclude
+
+        def take(items: Iterable[str], bit: int) -> None:
+            get = found.get
+            for item in items:
+                if item not in excluded:
+                    found[item] = get(item, 0) | bit
+
+        facet: dict[str, float] = {}
+        if user.z is not None:
+            [hits] = self.index.nearest([user.z], n, exclude=[excluded])
+            facet = dict(hits)
+            take(facet, _BIT["facet"])
+        linked, co = eng.co_engaged_many(
+            user.recent, [(cfg.recent_depth, cfg.recent_decay), (1, 1.0), (cfg.long_depth, cfg.long_decay)])
+        if len(linked):
+            strength = co[0] + co[2]
+            take_n = min(2 * n, len(linked))  # over-fetch: some are excluded or left the catalogue
+            top = np.argpartition(-strength, take_n - 1)[:take_n]
+            take(eng.ids_of(linked[top[np.lexsort((top, -strength[top]))]]), _BIT["co-engagement"])
+        skip = eng.rows_of(excluded)
+        for which in range(len(eng.config.pop_half_lives_s)):
+            take(eng.most_popular(n, which, exclude_rows=skip), _BIT["popular"])
+        for item in also:
+            found.setdefault(item, 0)
+        ids = [i for i, k in zip(found, self.index.known(list(found))) if k]
+        if not ids:
+            return Candidates(co_rows=linked, co_recent=co[0])
+        rows = eng.rows_of(ids)
+        pop = eng.popularity_of(ids, rows=rows)
+        missing = [i for i in ids if i not in facet]
+        if user.z is not None and missing:
+            facet.update(zip(missing, self.index.score_items(user.z, missing).tolist()))
+        base = np.zeros((len(ids), len(BASE_FEATURES)))
+        col = {name: n for n, name in enumerate(BASE_FEATURES)}
+        if len(linked):  # each candidate's place among the linked rows (sorted), if it is there
+            at = np.minimum(np.searchsorted(linked, rows), len(linked) - 1)
+            has = (rows >= 0) & (linked[at] == rows)
+            for name, m, scale in (("co_recent", 0, 50.0), ("co_last", 1, 50.0), ("co_long", 2, 20.0)):
+                base[has, col[name]] = np.log1p(scale * co[m, at[has]])
+        base[:, col["pop_now"]] = np.log1p(pop[0])
+        base[:, col["pop_long"]] = np.log1p(pop[-1])
+        base[:, col["facet"]] = [facet.get(i, 0.0) for i in ids]
+        base[:, col["engaged"]] = pop[-1] > 0
+        sources = [_SOURCES_OF_BITS[found[i]] for i in ids]
+        return Candidates(ids, sources, with_depth(base, user.history), linked, co[0])
+
+    def rank(self, cands: Candidates, k: int) -> list[Scored]:
+        """The top ``k`` candidates that some source brought (not the ones only added by ``also``)."""
+        rows = [n for n, s in enumerate(cands.sources) if s]
+        if not rows:
+            return []
+        scores = self.ranker.score(cands.features[rows])
+        order = np.lexsort((np.arange(len(scores)), -scores))[:k]
+        return [Scored(cands.ids[rows[i]], float(scores[i]), cands.sources[rows[i]],
+                       cands.features[rows[i]]) for i in order]
+
+    def recommend(self, user: UserView, k: int) -> list[Scored]:
+        return self.rank(self.candidates(user), k)
+
+    def example(self, user_id: str, cands: Candidates, item_id: str) -> Example | None:
+        """The engagement with ``item_id`` as a ranking lesson, from candidates computed with
+        ``also=[item_id]`` on the user's state before it. None when the item is not in the catalogue."""
+        if item_id not in cands.ids:
+            return None
+        return Example(user_id, cands.features, cands.ids.index(item_id))

@@ -1,0 +1,79 @@
+"""Reading a whole topic on every worker: a consumer with no group that reads every partition
+from the beginning, then keeps reading, and hands each fetched batch to a callback. The
+catalogue (streams/worker/catalogue.py) and the engagements (streams/worker/engagement.py) are
+followed this way, so each worker has all of them whatever partitions it owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
+
+ApplyRecords = Callable[[list[ConsumerRecord]], None]  # in offset order within each partition
+
+
+class LogFollower:
+    def __init__(self, bootstrap: str, topic: str, apply: ApplyRecords, fetch_max_wait_ms: int = 100,
+                 on_caught_up: Callable[[], None] | None = None) -> None:
+        self.bootstrap, self.topic, self.apply = bootstrap, topic, apply
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.on_caught_up = on_caught_up
+        self.caught_up_at: float | None = None  # when the topic as of the start was all applied
+        self.records = 0
+
+    async def run(self) -> None:
+        """Follow the topic until cancelled; retries while the broker is away."""
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as exc:  # the consumer gave up on something: start again from scratch
+                log.warning("%s follower: %s; starting again in 2 s", self.topic, exc)
+                await asyncio.sleep(2.0)
+
+    def restarting(self) -> None:
+        """Called before reading from the beginning again (after the first time): the callback's
+        owner drops what it folded in, or is idempotent."""
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=self.fetch_max_wait_ms)
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            if self.records:
+                self.restarting()
+            end = await consumer.end_offsets(tps)  # what "caught up" means at start
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                records = [r for rs in batch.values() for r in rs]
+                if records:
+                    self.records += len(records)
+                    self.apply(records)
+                if self.caught_up_at is None and all([await consumer.position(tp) >= end[tp] for tp in tps]):
+                    self.caught_up_at = time.time()
+                    if self.on_caught_up:
+                        self.on_caught_up()
+                    log.info("%s follower caught up: %d records", self.topic, self.records)
+        finally:
+            await consumer.stop()
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
+        """The topic's partitions, once it exists (the worker creates it when it starts)."""
+        while True:
+            await consumer.topics()  # refreshes metadata
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions:
+                return partitions
+            await asyncio.sleep(0.5)

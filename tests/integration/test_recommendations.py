@@ -1,0 +1,153 @@
+"""The hybrid recommender through a real worker (Tansu broker, the real model, FAISS): what other
+users did next and what is popular reach a user whose own facets point elsewhere; every item says
+where it came from and why it ranks; the learned ranker and the engagements survive a restart.
+
+The steps run in order inside one module (they share a worker).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.tools.process import WorkerProcess, get_json
+from tests.helpers.kafka import produce, read_topic
+
+NOW = time.time() - 10 * 86400  # in the past: future stamps are refused
+_ids = itertools.count()
+
+CATALOGUE = {
+    "books": ["Mystery novel", "Poetry collection", "History of Rome", "Science fiction saga"],
+    "garden": ["Pruning shears", "Tomato seeds", "Watering can", "Compost bin"],
+    "games": ["Chess set", "Party card game", "Strategy board game", "Jigsaw puzzle"],
+}
+FANS, GAMERS = 24, 30  # fans read the mystery novel, then buy tomato seeds; gamers buy the chess set
+
+
+def ev(kind: str, **fields) -> dict:
+    return {"type": kind, "event_id": f"r{next(_ids)}", **fields}
+
+
+def catalogue() -> list[dict]:
+    return [ev("item", item_id=f"{cat}-{i}", title=t, text=f"{t} for {cat} lovers.", category=cat, ts=NOW)
+            for cat, titles in CATALOGUE.items() for i, t in enumerate(titles)]
+
+
+def waves() -> list[list[dict]]:
+    """Six waves of behaviour, so the ranker learns over several micro-batches."""
+    out: list[list[dict]] = [[] for _ in range(6)]
+    for n in range(FANS):
+        t = NOW + n * 600
+        out[n % 6] += [ev("click", user_id=f"fan{n}", item_id="books-0", ts=t),
+                       ev("click", user_id=f"fan{n}", item_id="garden-1", ts=t + 60)]
+    for n in range(GAMERS):
+        out[n % 6].append(ev("click", user_id=f"gamer{n}", item_id="games-0", ts=NOW + n * 600 + 30))
+    return out
+
+
+class Run:
+    app_id = f"rec-{uuid.uuid4().hex[:8]}"
+    worker: WorkerProcess | None = None
+    workdir: Path
+    env: dict[str, str]
+    clicks = 0
+
+
+def start(run, broker) -> WorkerProcess:
+    run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, run.env)
+    run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 12, 180, "catalogue indexed")
+    return run.worker
+
+
+@pytest.fixture(scope="module")
+def run(broker, tmp_path_factory):
+    Run.workdir = Path(tmp_path_factory.mktemp("worker"))
+    # Learning starts after a few held-back lessons, so a short test sees kept updates.
+    Run.env = {**broker.worker_env, "INTEREST_STREAM_RANKER_MIN_HOLDOUT": "4",
+               "INTEREST_STREAM_RANKER_LEARN_PER_BATCH": "256"}
+    produce(broker.url, catalogue())
+    start(Run, broker)
+    done = 0
+    for wave in waves():
+        produce(broker.url, wave)
+        done += len(wave)
+        Run.worker.wait_processed(done)
+    produce(broker.url, [ev("click", user_id="newbie", item_id="books-0", ts=NOW + 86400)])
+    Run.worker.wait_processed(done + 1)
+    Run.clicks = done + 1
+    Run.worker.wait_until(lambda h: h["recommender"]["engagements"]["engagements"] == Run.clicks, 60,
+                          "every engagement folded in")
+    yield Run
+    if Run.worker:
+        Run.worker.stop()
+
+
+def recs(run, user: str, ranking: str = "hybrid", k: int = 5) -> list[dict]:
+    status, body = get_json(f"{run.worker.base}/users/{user}/recommendations?k={k}&ranking={ranking}")
+    assert status == 200, body
+    return body["items"]
+
+
+def test_what_others_did_next_reaches_a_user_the_facets_alone_would_not_show_it_to(run):
+    facet_only = [i["item_id"] for i in recs(run, "newbie", "facet", k=3)]
+    assert "garden-1" not in facet_only  # a book reader's Z points at books
+    hybrid = {i["item_id"]: i for i in recs(run, "newbie")}
+    assert "books-0" not in hybrid  # already engaged with
+    seeds = hybrid["garden-1"]
+    assert "co-engagement" in seeds["sources"]
+    assert seeds["score_parts"]["co_recent"] > 0
+    assert list(hybrid)[0] == "garden-1", hybrid.keys()  # 24 of 24 readers did that next
+    chess = hybrid["games-0"]
+    assert "popular" in chess["sources"] and chess["score_parts"]["pop_long"] > 0
+    for item in hybrid.values():  # every item is explained
+        assert item["sources"] and item["ranked_by"] in item["score_parts"]
+        assert item["score"] == pytest.approx(sum(item["score_parts"].values()), abs=1e-4)
+        assert set(item["facet_scores"]) == {"sentiment", "topic", "style"}
+
+
+def test_the_ranker_learned_from_the_stream_and_every_worker_folds_every_engagement(run, broker):
+    health = run.worker.health()
+    rec = health["recommender"]
+    assert rec["engagements"]["engagements"] == run.clicks and rec["engagement_records_malformed"] == 0
+    assert rec["engagements_caught_up"]
+    ranker = rec["ranker"]
+    assert ranker["version"] >= 1 and ranker["accepted"] >= 1, ranker
+    assert ranker["examples"] == run.clicks  # one lesson per click (learn_per_batch is above every batch)
+    with urllib.request.urlopen(f"{run.worker.base}/metrics", timeout=10) as resp:
+        samples = {s.name: s.value for f in text_string_to_metric_families(resp.read().decode()) for s in f.samples}
+    assert samples["interest_stream_ranker_version"] == ranker["version"]
+    assert samples["interest_stream_engagements_folded_total"] == run.clicks
+    # The engagements topic carries one record per applied click, with the user's earlier items.
+    records = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, "engagements")]
+    assert len(records) == run.clicks
+    fans = [r for r in records if r["user_id"].startswith("fan") and r["item_id"] == "garden-1"]
+    assert len(fans) == FANS and all(r["previous"] == ["books-0"] for r in fans)
+
+
+def test_learned_ranker_and_engagements_survive_a_restart(run, broker):
+    before = run.worker.health()["recommender"]
+    ranked = [i["item_id"] for i in recs(run, "newbie")]
+    run.worker.stop()
+    start(run, broker)
+    run.worker.wait_until(lambda h: h["recommender"]["engagements_caught_up"], 60, "engagements read again")
+    after = run.worker.health()["recommender"]
+    assert after["ranker"]["version"] == before["ranker"]["version"]  # restored from the heads table
+    assert after["ranker"]["weights"] == before["ranker"]["weights"]
+    assert after["engagements"]["engagements"] == before["engagements"]["engagements"]  # rebuilt from the topic
+    assert [i["item_id"] for i in recs(run, "newbie")] == ranked
+
+
+def test_a_click_on_an_item_not_in_the_catalogue_is_still_dead_lettered_and_not_engaged(run, broker):
+    before = run.worker.health()
+    produce(broker.url, [ev("click", user_id="newbie", item_id="no-such-item", ts=NOW + 2 * 86400)])
+    health = run.worker.wait_processed(before["events_applied"] + before["user_events_dead_lettered"] + 1)
+    assert health["user_events_dead_lettered"] == before["user_events_dead_lettered"] + 1
+    time.sleep(1.0)
+    assert run.worker.health()["recommender"]["engagements"]["engagements"] == run.clicks

@@ -1,0 +1,94 @@
+"""The online ranker (streams/state/ranker.py): it learns a signal the stream carries, its guard
+refuses a poisoned batch, one user's burst is capped, versions round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.state.ranker import FEATURES, Example, OnlineRanker, RankerConfig, example_gradient, example_loss, with_depth
+
+D = len(FEATURES)
+FACET = FEATURES.index("facet")
+CO = FEATURES.index("co_recent")
+
+
+def lessons(rng: np.random.Generator, n: int, signal: int, users: int = 50, candidates: int = 20) -> list[Example]:
+    """The engaged candidate is the one with the largest value of feature ``signal``."""
+    out = []
+    for i in range(n):
+        f = rng.normal(size=(candidates, D)) * 0.3
+        out.append(Example(f"u{i % users}", f, int(np.argmax(f[:, signal]))))
+    return out
+
+
+def test_it_learns_the_feature_that_predicts_engagement():
+    rng = np.random.default_rng(0)
+    ranker = OnlineRanker(RankerConfig(lr=0.5, min_holdout=10))
+    start = ranker.w[FACET]
+    for _ in range(40):
+        ranker.learn(lessons(rng, 64, FACET))
+    assert ranker.accepted > 20
+    assert ranker.w[FACET] > start + 1.0
+    test = lessons(rng, 200, FACET)
+    hits = np.mean([np.argmax(ranker.score(ex.features)) == ex.positive for ex in test])
+    assert hits > 0.5  # chance is 1/20
+
+
+def test_the_guard_refuses_a_poisoned_batch():
+    rng = np.random.default_rng(1)
+    ranker = OnlineRanker(RankerConfig(lr=2.0, min_holdout=10, holdout_every=2))
+    for _ in range(10):
+        ranker.learn(lessons(rng, 64, FACET))  # fills the held-back sample with honest lessons
+    kept_w, version = ranker.w.copy(), ranker.version
+    # Poison: every "engaged" item is the one the honest signal ranks last.
+    poison = []
+    for i in range(64):
+        f = rng.normal(size=(20, D)) * 0.3
+        poison.append(Example(f"bot{i}", f, int(np.argmin(f[:, FACET]))))
+    assert ranker.learn(poison) is False
+    assert ranker.rejected >= 1
+    assert np.array_equal(ranker.w, kept_w) and ranker.version == version
+
+
+def test_one_users_burst_counts_at_most_per_user_times():
+    rng = np.random.default_rng(2)
+    base = OnlineRanker(RankerConfig(per_user=2, min_holdout=0, holdout_every=10**9, tolerance=10.0))
+    burst = lessons(rng, 100, CO, users=1)
+    capped = OnlineRanker(base.config)
+    capped.learn(burst)
+    two = OnlineRanker(base.config)
+    two.learn(burst[:2])
+    assert np.allclose(capped.w, two.w)  # the other 98 were not trained on
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 2**31 - 1))
+def test_the_gradient_is_the_derivative_of_the_loss(seed):
+    rng = np.random.default_rng(seed)
+    ex = lessons(rng, 1, FACET)[0]
+    w = rng.normal(size=D)
+    eps = 1e-6
+    numeric = np.array([(example_loss(w - eps * e, ex) - example_loss(w + eps * e, ex)) / (2 * eps) for e in np.eye(D)])
+    assert np.allclose(example_gradient(w, ex), numeric, atol=1e-5)  # ascent direction = -dLoss
+
+
+def test_a_version_round_trips_and_an_older_one_is_ignored():
+    rng = np.random.default_rng(3)
+    ranker = OnlineRanker(RankerConfig(lr=0.5, min_holdout=10))
+    for _ in range(5):
+        ranker.learn(lessons(rng, 64, FACET))
+    assert ranker.version > 0
+    restored = OnlineRanker()
+    assert restored.load(ranker.to_dict())
+    assert np.array_equal(restored.w, ranker.w) and restored.version == ranker.version
+    assert not restored.load({**ranker.to_dict(), "version": 0})
+    assert not OnlineRanker().load({**ranker.to_dict(), "features": ["other"]})
+
+
+def test_depth_features_are_the_base_features_times_history_depth():
+    base = np.arange(7, dtype=float)[None, :]
+    assert np.array_equal(with_depth(base, 0)[0, 7:], np.zeros(7))
+    f = with_depth(base, 100)
+    assert np.allclose(f[0, 7:], base[0] * np.log1p(100) / 5)
