@@ -66,8 +66,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class Engagement:
-    """An applied click or review, as the ``engagements`` topic carries it: what item-side
-    behaviour (popularity, co-engagement) is learned from."""
+    """An applied click or review, what item-side behaviour (popularity, co-engagement) is learned
+    from. The ``engagements`` topic carries a micro-batch's as {"engagements": [...]}."""
 
     user_id: str
     event_id: str

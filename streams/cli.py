@@ -3,7 +3,7 @@
     worker   consume events, keep profiles and the item index, serve the API
     replay   send a JSONL file of events to the broker, each to its topic
     demo     everything embedded: bundled broker, a worker, the bundled sample data (--news: alerting)
-    eval     relevance and sentiment on real public data, through a real worker
+    eval     recommendations and sentiment on real public data, through a real worker
     bench    throughput and latency against ceilings measured in the same run
 
 Only ``worker`` is part of the running service; the other commands are tools (streams/tools/) and
@@ -119,16 +119,19 @@ def demo(data_dir: Path | None, show_users: int, news: bool) -> None:
 @click.option("--users", type=int, default=0, show_default=True, help="MovieLens users to evaluate (0 = all 943)")
 @click.option("--sentiment-limit", type=int, default=0, show_default=True, help="snippets per corpus (0 = all)")
 @click.option("--only", type=click.Choice(["retrieval", "sentiment"]), help="run one half only")
+@click.option("--sasrec-epochs", type=int, default=40, show_default=True,
+              help="epochs of the offline SASRec reference (0 = skip it)")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
-def evaluate(data_dir, users, sentiment_limit, only, json_out) -> None:
-    """Measure the facets on real public data: next-item HR/nDCG@10 on MovieLens 100K (facet Z vs
-    mean embedding vs popularity), sentiment accuracy/macro-F1 vs VADER on human-rated snippets."""
+def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out) -> None:
+    """Measure recommendations and the facets on real public data: next-item HR/nDCG@10 on
+    MovieLens 100K, prequential and leave-last-out (the worker's hybrid, facet Z, co-engagement,
+    popularity, an offline SASRec), sentiment accuracy/macro-F1 vs VADER on human-rated snippets."""
     from streams.errors import EvalDataMissing
     from streams.tools.evaluate import EvalConfig, format_report, run_eval
 
     settings = _settings(eval_data_dir=str(data_dir) if data_dir else None)
     cfg = EvalConfig(Path(settings.eval_data_dir), users=users, sentiment_limit=sentiment_limit,
-                     retrieval=only != "sentiment", sentiment=only != "retrieval")
+                     sasrec_epochs=sasrec_epochs, retrieval=only != "sentiment", sentiment=only != "retrieval")
     try:
         report = run_eval(settings, cfg, json_out)
     except EvalDataMissing as exc:

@@ -35,7 +35,7 @@ class RecommendConfig:
     recent_decay: float = 0.7  # ... weighted step_decay^j by recency
     long_depth: int = 20  # co_long: a longer, slowly decayed memory
     long_decay: float = 0.9
-    learn_per_batch: int = 32  # clicks/reviews per micro-batch the worker's ranker learns from (bounds the cost)
+    learn_per_batch: int = 8  # clicks/reviews per micro-batch the worker's ranker learns from (bounds the cost)
 
 
 class FacetIndex(Protocol):

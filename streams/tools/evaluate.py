@@ -7,8 +7,9 @@
    b. Leave-last-out, through the real pipeline: each user's last rating is held out; every
       earlier rating is replayed in time order as a click (bundled broker, a worker, the encoder,
       the FAISS index). Ranked lists come from the worker's /users/{id}/recommendations (hybrid,
-      and ranking=facet), one mean-embedding vector per user, and popularity over the whole
-      replayed history (the usual way: it counts ratings made after some users' held-out ones).
+      and ranking=facet), one mean-embedding vector per user, popularity over the whole
+      replayed history (the usual way: it counts ratings made after some users' held-out ones),
+      and an offline sequential model trained on that history (a compact SASRec, eval_sasrec.py).
    Every method excludes the movies the user already rated.
 2. The sentiment facet against human labels: the VADER ground-truth snippets (Amazon reviews,
    movie reviews, NYT editorials, tweets). Per corpus, the first share of snippets is a labelled
@@ -47,6 +48,7 @@ from streams.tools.eval_metrics import (
     vader_label,
 )
 from streams.tools.eval_prequential import Interaction, run_prequential
+from streams.tools.eval_sasrec import SasRecConfig, sasrec_baseline
 from streams.tools.process import WorkerProcess, get_json
 from streams.tools.replay import send_with_progress
 
@@ -61,6 +63,7 @@ class EvalConfig:
     neutral_band: float = 0.5  # |mean human rating| <= this is neutral (scale -4..+4)
     learn_batch: int = 64  # labelled snippets per online update (one micro-batch)
     seed: int = 0  # order of the snippet streams
+    sasrec_epochs: int = 40  # the offline sequential reference (0 = skip it)
     retrieval: bool = True
     sentiment: bool = True
 
@@ -124,6 +127,7 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
         mask[rows] = True
         mean_emb[user] = top_k_masked(emb @ emb[rows].mean(axis=0), mask, ids, cfg.k) if rows else []
         popular[user] = top_k_masked(popularity, mask, ids, cfg.k)
+    sasrec = sasrec_baseline(history, targets, ids, cfg.k, SasRecConfig(epochs=cfg.sasrec_epochs)) if cfg.sasrec_epochs else None
     leaks = sum(1 for got in served.values() for u, recs in got.items() if seen.get(u, set()) & set(recs))
     methods = {"hybrid (worker API)": served["hybrid"], "facet Z (worker API)": served["facet"],
                "mean embedding": mean_emb, "popularity": popular}
@@ -131,6 +135,8 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
     for name, rankings in methods.items():
         hr, ndcg = mean_hit_ndcg(rankings, targets, cfg.k)
         scores[name] = {"hr": hr, "ndcg": ndcg}
+    if sasrec is not None:
+        scores[f"SASRec (offline, {cfg.sasrec_epochs} epochs)"] = sasrec
     return {
         "dataset": "MovieLens 100K (RecBole 1.2.1 wheel)", "users": len(targets), "items": len(items),
         "history_events": len(clicks), "k": cfg.k, "methods": scores,
@@ -247,10 +253,11 @@ def format_report(report: dict[str, Any]) -> str:
         lines += [
             f"\nNext-item prediction: {r['dataset']}, last rating per user held out, {r['users']} users, "
             f"{r['items']} movies, {r['history_events']} earlier ratings replayed in time order",
-            f"  {'method':<24}{'HR@' + str(r['k']):>8}{'nDCG@' + str(r['k']):>10}",
+            f"  {'method':<30}{'HR@' + str(r['k']):>8}{'nDCG@' + str(r['k']):>10}",
         ]
         for name, m in r["methods"].items():
-            lines.append(f"  {name:<24}{m['hr']:>8.4f}{m['ndcg']:>10.4f}")
+            extra = f"   trained in {m['train_s']:.0f}s on this machine" if "train_s" in m else ""
+            lines.append(f"  {name:<30}{m['hr']:>8.4f}{m['ndcg']:>10.4f}{extra}")
         lines.append(f"  pipeline: {r['events_applied']} applied, {r['dead_lettered']} dead-lettered, "
                      f"{r['replay_events_per_s']:.0f} events/s; {r['recommended_already_seen']} users shown an "
                      f"already-rated movie; {r['wall_s']:.0f}s")

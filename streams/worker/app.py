@@ -108,6 +108,7 @@ class Worker:
             return None
         return {"ranker": rec.ranker.status(), "engagements": rec.engagements.status(),
                 "engagement_records_read": follower.records, "engagement_records_malformed": follower.malformed,
+                "engagements_read": follower.folded,
                 "engagements_caught_up": follower.caught_up_at is not None}
 
 

@@ -1,5 +1,5 @@
-"""Item-side behaviour on every worker: the user agent publishes one ``engagements`` record per
-applied click or review (streams/worker/users.py); every worker follows the whole topic from the
+"""Item-side behaviour on every worker: the user agent publishes the applied clicks and reviews
+of each micro-batch as one ``engagements`` record (streams/worker/users.py); every worker follows the whole topic from the
 beginning (streams/worker/follower.py) and folds it into the recommender's ``Engagements``
 (decayed popularity, co-engagement; streams/state/engagement.py), so each worker can rank any
 item for any user.
@@ -29,18 +29,21 @@ class EngagementFollower(LogFollower):
                  on_caught_up: Callable[[], None] | None = None) -> None:
         super().__init__(bootstrap, topic, self._fold, fetch_max_wait_ms, on_caught_up)
         self.recommender = recommender
-        self.malformed = 0
+        self.malformed = 0  # records that could not be read
+        self.folded = 0  # engagements in the records read
 
     def _fold(self, records: list[ConsumerRecord]) -> None:
         engagements = self.recommender.engagements
         for r in records:
             try:
-                e = Engagement.from_dict(load_json(r.value))
-            except (KeyError, TypeError, ValueError) as exc:  # only this worker writes the topic: a bug, not input
+                batch = [Engagement.from_dict(e) for e in load_json(r.value)["engagements"]]
+            except (KeyError, TypeError, ValueError) as exc:  # only the worker writes the topic: a bug, not input
                 self.malformed += 1
                 log.warning("engagements[%s]@%s skipped: %s", r.partition, r.offset, exc)
                 continue
-            engagements.observe(e.user_id, e.event_id, e.item_id, e.ts, e.weight, e.previous)
+            for e in batch:
+                engagements.observe(e.user_id, e.event_id, e.item_id, e.ts, e.weight, e.previous)
+            self.folded += len(batch)
 
     def restarting(self) -> None:
         # Read again from the beginning: start from nothing, or every engagement would count twice.

@@ -124,9 +124,9 @@ def test_the_ranker_learned_from_the_stream_and_every_worker_folds_every_engagem
         samples = {s.name: s.value for f in text_string_to_metric_families(resp.read().decode()) for s in f.samples}
     assert samples["interest_stream_ranker_version"] == ranker["version"]
     assert samples["interest_stream_engagements_folded_total"] == run.clicks
-    # The engagements topic carries one record per applied click, with the user's earlier items.
-    records = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, "engagements")]
-    assert len(records) == run.clicks
+    # The engagements topic carries every applied click (one record per micro-batch), with the user's earlier items.
+    records = [e for r in read_topic(broker.bootstrap, "engagements") for e in orjson.loads(r.value)["engagements"]]
+    assert len(records) == run.clicks and rec["engagements_read"] == run.clicks
     fans = [r for r in records if r["user_id"].startswith("fan") and r["item_id"] == "garden-1"]
     assert len(fans) == FANS and all(r["previous"] == ["books-0"] for r in fans)
 
