@@ -3,9 +3,9 @@ or review is applied, score whether its item is in that user's top-k; then apply
 
 It runs the worker's own state code in this process (the same ``apply_event``, ``Engagements``,
 ``OnlineRanker``, ``Recommender`` and FAISS ``ItemIndex``), without the broker, so every one of
-the ~100,000 MovieLens events can be scored at the moment it happens; the worker API's
-recommendations are checked against the broker-backed replay in ``evaluate.py``. The ranker learns
-in steps of a micro-batch, as in the worker.
+the ~100,000 MovieLens events can be scored at the moment it happens; the worker's own API is
+measured on the broker-backed leave-last-out replay in ``evaluate.py``. The ranker learns in steps
+of a micro-batch, as in the worker.
 
 Methods, all scored on the same events, all excluding items the user already engaged with:
 - hybrid: the worker's recommender (facet, co-engagement and popularity candidates, learned ranker);
