@@ -243,7 +243,9 @@ class ItemIndex:
 
     def explain(self, query: Mapping[str, np.ndarray], item_id: str) -> Hit:
         """One item's score for a query, per facet (cosine) and as parts of the score."""
-        normed = self._normed(query)
+        return self._explain(self._normed(query), item_id)
+
+    def _explain(self, normed: Mapping[str, np.ndarray], item_id: str) -> Hit:
         item = self.vectors(item_id)
         per_facet = {f: float(item[f] @ normed[f]) for f in self.layout}
         parts = {f: self.config.facet_weights[f] * c for f, c in per_facet.items()}
@@ -260,10 +262,10 @@ class ItemIndex:
         """``nearest``, with each hit explained (per-facet cosines, parts of the score, metadata)."""
         results = []
         for query, found in zip(queries, self.nearest(queries, k, exclude)):
-            hits = []
+            normed, hits = self._normed(query), []
             for item_id, score in found:
                 try:
-                    hits.append(dataclasses.replace(self.explain(query, item_id), score=score))
+                    hits.append(dataclasses.replace(self._explain(normed, item_id), score=score))
                 except UnknownItem:  # deleted between the two reads
                     continue
             results.append(hits)

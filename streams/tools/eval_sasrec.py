@@ -83,11 +83,10 @@ def train_and_rank(histories: dict[str, list[int]], n_items: int, k: int, cfg: S
             windows.append(h[max(0, end - cfg.max_len - 1) : end])
     inputs = torch.tensor([_left_pad(w[:-1], cfg.max_len) for w in windows])
     targets = torch.tensor([_left_pad(w[1:], cfg.max_len) for w in windows])
-    users = windows
     started = time.monotonic()
     model.train()
     for _ in range(cfg.epochs):
-        for lo in range(0, len(users), cfg.batch):
+        for lo in range(0, len(windows), cfg.batch):
             batch = slice(lo, lo + cfg.batch)
             tgt = targets[batch]
             real = tgt > 0  # logits only where there is a next item
@@ -95,7 +94,7 @@ def train_and_rank(histories: dict[str, list[int]], n_items: int, k: int, cfg: S
             opt.zero_grad()
             loss.backward()
             opt.step()
-        perm = torch.from_numpy(rng.permutation(len(users)))  # a new order of users each epoch
+        perm = torch.from_numpy(rng.permutation(len(windows)))  # a new order each epoch
         inputs, targets = inputs[perm], targets[perm]
     train_s = time.monotonic() - started
     model.eval()
