@@ -8,6 +8,7 @@ watchlist or by their own searches) get it on user-alerts; bad news are dead-let
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import orjson
@@ -95,7 +96,15 @@ def test_watchlist_api_needs_the_token_and_bounds_its_input(broker, tmp_path):
         status, body = post(url, {"add": ["$xom", "NVDA"], "remove": ["NVDA"]}, auth)
         assert status == 202 and [q["entity"] for q in body["queued"]] == ["XOM", "NVDA", "NVDA"]
         worker.wait_until(lambda h: h["watchlist_events"] >= 3, 60, "the watchlist events")
-        profile = get_json(f"{worker.base}/users/pm-7/profile")[1]
+        # Once in CI (2026-11-29) a read right after the counter reached 3 still showed NVDA: the
+        # profile read is not ordered with the counter (not understood yet, see the issue notes).
+        # The state must settle to the three requests applied in order; a wrong state fails here.
+        deadline = time.monotonic() + 30
+        while True:
+            profile = get_json(f"{worker.base}/users/pm-7/profile")[1]
+            if profile["summary"]["entities"]["follows"] == ["XOM"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert profile["summary"]["entities"]["follows"] == ["XOM"] and profile["event_counts"] == {}
         assert get_json(f"{worker.base}/users/pm-7/recommendations")[0] == 404  # no Z yet
     finally:
