@@ -56,15 +56,9 @@ def apply_event(
     the highest offset already folded in from that partition is a redelivery; an event id among
     the user's recent ones is a duplicate. Neither is applied.
     """
-    if source is not None:
-        key = f"{source[0]}:{source[1]}"
-        if state.offsets.get(key, -1) >= source[2]:
-            return Outcome.REDELIVERED
-        state.offsets[key] = source[2]
-    if event.event_id in state.recent_event_ids:
-        return Outcome.DUPLICATE
-    state.recent_event_ids.append(event.event_id)
-    del state.recent_event_ids[:-RECENT_EVENT_IDS]
+    seen = admit(state, event.event_id, source)
+    if seen is not None:
+        return seen
     before = state.mean() if layout is not None and not state.empty else None
     state.add(z, settings.decay.event_weights[event.kind], event.ts, settings.decay.half_life_s)
     if layout is not None:
@@ -79,8 +73,28 @@ def apply_event(
     return Outcome.APPLIED
 
 
+def admit(state: InterestState, event_id: str, source: tuple[str, int, int] | None) -> Outcome | None:
+    """REDELIVERED or DUPLICATE for a record the user's state has already taken in, else None
+    (and the record is noted as taken in).
+
+    Offsets only grow within a partition and records are applied in offset order
+    (streams/state/offset_guard.py), so a record at or below the highest offset already taken in
+    from its partition is a redelivery; an event id among the user's recent ones is a duplicate."""
+    if source is not None:
+        key = f"{source[0]}:{source[1]}"
+        if state.offsets.get(key, -1) >= source[2]:
+            return Outcome.REDELIVERED
+        state.offsets[key] = source[2]
+    if event_id in state.recent_event_ids:
+        return Outcome.DUPLICATE
+    state.recent_event_ids.append(event_id)
+    del state.recent_event_ids[:-RECENT_EVENT_IDS]
+    return None
+
+
 def apply_watchlist(state: InterestState, event: WatchlistEvent) -> bool:
-    """Follow or unfollow an entity; True if the state changed (replays change nothing)."""
+    """Follow or unfollow an entity; True if the state changed. Not idempotent across a sequence
+    (a redelivered "add" after a later "remove" would follow again): ``admit`` it first."""
     following = event.entity in state.follows
     if event.op == "add" and not following:
         state.follows.append(event.entity)
@@ -130,7 +144,7 @@ class BatchTally:
     redelivered: int = 0
     duplicate: int = 0
     forgotten: int = 0
-    watchlist: int = 0  # follow/unfollow requests (applied, or already so)
+    watchlist: int = 0  # follow/unfollow requests taken in (applied, or already so; not redeliveries)
 
 
 @dataclass
@@ -182,8 +196,15 @@ def apply_user_batch(
             out.tally.forgotten += 1
             continue
         if isinstance(record, WatchlistEvent):
-            out.tally.watchlist += 1
             state = state_of(record.user_id)
+            seen = admit(state, record.event_id, item.source)
+            if seen is Outcome.REDELIVERED:
+                out.tally.redelivered += 1
+                continue
+            if seen is Outcome.DUPLICATE:
+                out.tally.duplicate += 1
+                continue
+            out.tally.watchlist += 1
             if apply_watchlist(state, record):
                 out.watcher_changes.append(WatcherChange(record.user_id, record.entity, record.op, "watchlist"))
             changed(pos, record.user_id, state)

@@ -98,3 +98,46 @@ def test_watchlist_changes_and_interest_subscriptions_come_out_as_watcher_change
     assert result.watcher_changes == [WatcherChange("u", "TSLA", "add", "watchlist"),
                                       WatcherChange("v", "AAPL", "add", "interest")]
     assert result.tally.watchlist == 2 and result.states["u"].empty and result.states["u"].follows == ["TSLA"]
+
+
+def wl(n: int, op: str, entity: str = "NVDA", offset: int | None = None) -> UserInput:
+    return UserInput(WatchlistEvent(f"w{n}", "u", entity, op, 1.0), ("watchlists", 0, n if offset is None else offset))
+
+
+def test_a_redelivered_follow_after_a_later_unfollow_does_not_follow_again():
+    """At-least-once delivery: an "add" read again after the "remove" that followed it must not win."""
+    first = apply_user_batch([wl(0, "add", "XOM"), wl(1, "add")], {}, SETTINGS, LAYOUT)
+    second = apply_user_batch([wl(2, "remove")], {"u": first.states["u"]}, SETTINGS, LAYOUT)
+    assert second.states["u"].follows == ["XOM"]
+    again = apply_user_batch([wl(1, "add"), wl(2, "remove")], {"u": second.states["u"]}, SETTINGS, LAYOUT)
+    assert again.tally.redelivered == 2 and again.tally.watchlist == 0 and again.watcher_changes == []
+    assert again.states == {} or again.states["u"].follows == ["XOM"]
+    # The same request produced twice (another offset, same event id) is a duplicate.
+    dup = apply_user_batch([wl(1, "add", offset=7)], {"u": second.states["u"]}, SETTINGS, LAYOUT)
+    assert dup.tally.duplicate == 1 and dup.watcher_changes == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "remove"]), st.sampled_from(["A", "B"])), min_size=1, max_size=12),
+       sizes=st.lists(st.integers(1, 4), min_size=1, max_size=12), rewinds=st.lists(st.integers(0, 12), max_size=12))
+def test_follows_equal_the_requests_applied_once_in_order_whatever_is_read_again(ops, sizes, rewinds):
+    """Split into micro-batches, each starting by reading again the last few records already taken
+    in (as after a rebalance to an older committed offset): the follows are those of applying each
+    request once, in order."""
+    records = [wl(n, op, entity) for n, (op, entity) in enumerate(ops)]
+    expected: list[str] = []
+    for op, entity in ops:
+        if op == "add" and entity not in expected:
+            expected.append(entity)
+        if op == "remove" and entity in expected:
+            expected.remove(entity)
+    state: InterestState | None = None
+    lo, n = 0, 0
+    while lo < len(records):
+        hi = min(len(records), lo + sizes[n % len(sizes)])
+        back = rewinds[n] if n < len(rewinds) else 0
+        batch = records[max(0, lo - back):hi]  # the first lo - max(0, lo - back) are read again
+        result = apply_user_batch(batch, {"u": state} if state else {}, SETTINGS, LAYOUT)
+        state = result.states.get("u", state)
+        lo, n = hi, n + 1
+    assert state is not None and state.follows == expected
