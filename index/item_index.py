@@ -3,7 +3,9 @@
 Each item is stored as concat_f(sqrt(w_f) * z_f), so for a query built the same way the inner
 product is sum_f w_f * cos(z_f_item, z_f_user). The authoritative index lives on the CPU
 (IDMap2 supports remove_ids and reconstruct); on a GPU host a GPU copy is made for searching and
-refreshed after each batch of changes, because GPU indexes cannot remove ids.
+refreshed after each batch of changes, because GPU indexes cannot remove ids. Past
+``ann_threshold`` items (CPU only) searches go to an IVF index built beside it in the background
+(index/ann.py) and kept up to date with every change.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import faiss
 import numpy as np
 
+from index.ann import AnnStatus, lists_for, remove_ids, train_ivf
 from index.config import IndexConfig
 from index.errors import IndexConfigError, UnknownItem
 from schemas.facets import l2_normalise, split_facets
@@ -54,8 +58,9 @@ class ItemIndex:
         self._cpu = faiss.index_factory(self.dim, self.config.factory, faiss.METRIC_INNER_PRODUCT)
         if not self._cpu.is_trained:
             raise IndexConfigError(
-                f"index factory {self.config.factory!r} needs training (IVF, PQ), which the live index "
-                "does not do yet; use 'IDMap2,Flat' (see benchmarks/RESULTS.md for sizes)"
+                f"index factory {self.config.factory!r} needs training (IVF, PQ); keep an exact one such "
+                "as 'IDMap2,Flat': past ann_threshold items (INTEREST_STREAM_INDEX_ANN_THRESHOLD) the "
+                "index trains an IVF index in the background itself (index/ann.py)"
             )
         self._ids: dict[str, int] = {}  # item id -> faiss id
         self._names: dict[int, str] = {}  # faiss id -> item id
@@ -70,6 +75,12 @@ class ItemIndex:
         self._gpu = None
         self._gpu_stale = False
         self.use_gpu = self._want_gpu()
+        self._ann: faiss.IndexIVF | None = None  # searched instead of _cpu once built
+        # Changes made while an IVF index is being built, applied to it before it is swapped in
+        # (None: no build running).
+        self._ann_pending: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
+        self._ann_thread: threading.Thread | None = None
+        self.ann = AnnStatus(search="gpu" if self.use_gpu else "exact")
 
     def _want_gpu(self) -> bool:
         gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
@@ -113,10 +124,17 @@ class ItemIndex:
             for fid, (item_id, i) in zip(new_ids, last.items()):
                 self._ids[item_id] = int(fid)
                 self._names[int(fid)] = item_id
-                self._meta[item_id] = dict(metas[i]) if metas else {}
+                if metas and metas[i]:  # no empty dict per item: a million of them slow every GC pass
+                    self._meta[item_id] = dict(metas[i])
                 self._count_category(item_id, packed[i], +1)
-            self._cpu.add_with_ids(packed[list(last.values())], new_ids)
+            rows = packed[list(last.values())]
+            self._cpu.add_with_ids(rows, new_ids)
             self._gpu_stale = True
+            if self._ann is not None:
+                self._ann.add_with_ids(rows, new_ids)
+            if self._ann_pending is not None:
+                self._ann_pending.append(("add", new_ids, rows))
+        self._maybe_build_ann()
 
     def delete(self, item_ids: Iterable[str]) -> int:
         """Remove items; unknown ids are ignored. Returns how many were removed."""
@@ -132,7 +150,12 @@ class ItemIndex:
             self._count_category(name, self._cpu.reconstruct(fid), -1)
             self._meta.pop(name, None)
         if fids:
-            self._cpu.remove_ids(np.asarray(fids, dtype=np.int64))
+            gone = np.asarray(fids, dtype=np.int64)
+            self._cpu.remove_ids(gone)
+            if self._ann is not None:
+                remove_ids(self._ann, gone)
+            if self._ann_pending is not None:
+                self._ann_pending.append(("remove", gone, None))
         return len(fids)
 
     def _count_category(self, item_id: str, packed: np.ndarray, sign: int) -> None:
@@ -187,6 +210,20 @@ class ItemIndex:
             packed = self._cpu.reconstruct(self._ids[item_id])
         return {name: v[0] for name, v in self.unpack(packed).items()}
 
+    def facet_rows(self, item_ids: Sequence[str], facet: str) -> tuple[list[str], np.ndarray]:
+        """The items still in the index and one facet's unit vectors for them, in the given order."""
+        with self._lock:
+            kept = [i for i in item_ids if i in self._ids]
+            if not kept:
+                return [], np.zeros((0, self.layout[facet]), dtype=np.float32)
+            packed = self._cpu.reconstruct_batch(np.asarray([self._ids[i] for i in kept], dtype=np.int64))
+        return kept, self.unpack(packed)[facet]
+
+    def meta(self, item_id: str) -> dict[str, str]:
+        """The item's metadata (title, category, ...); empty for an unknown item."""
+        with self._lock:
+            return dict(self._meta.get(item_id, {}))
+
     def known(self, item_ids: Sequence[str]) -> list[bool]:
         """For each id, whether it is in the index (the catalogue as of now)."""
         with self._lock:
@@ -204,7 +241,62 @@ class ItemIndex:
                 out[[n for n, _ in rows]] = vectors @ packed
         return out
 
+    # -- the approximate index for big catalogues (index/ann.py) ------------------------------------
+    def _maybe_build_ann(self) -> None:
+        """Start a background IVF build when the catalogue has reached the threshold, or has grown
+        ``ann_regrow`` times past the size the current one was trained at."""
+        cfg = self.config
+        if not cfg.ann_threshold or self.use_gpu:
+            return
+        with self._lock:
+            n = len(self._ids)
+            if self._ann_pending is not None or self.ann.error or n < cfg.ann_threshold:
+                return
+            if self._ann is not None and n < cfg.ann_regrow * self.ann.built_items:
+                return
+            fids = np.fromiter(self._names, dtype=np.int64, count=len(self._names))
+            vectors = self._cpu.reconstruct_batch(fids)  # a snapshot; changes from now on are logged
+            self._ann_pending = []
+            self.ann.building = True
+        self._ann_thread = threading.Thread(target=self._build_ann, args=(fids, vectors, time.monotonic()),
+                                            name="ivf-build", daemon=True)
+        self._ann_thread.start()
+
+    def _build_ann(self, fids: np.ndarray, vectors: np.ndarray, started: float) -> None:
+        cfg = self.config
+        try:
+            ivf = train_ivf(vectors, fids, lists_for(len(fids), cfg.ann_lists), cfg.ann_nprobe)
+            del vectors
+            with self._lock:
+                pending, self._ann_pending = self._ann_pending or [], None
+                for op, ids, rows in pending:  # in the order they were made to the exact index
+                    if op == "add":
+                        ivf.add_with_ids(rows, ids)
+                    else:
+                        remove_ids(ivf, ids)
+                self._ann = ivf
+                a = self.ann
+                a.search, a.built_items, a.lists, a.nprobe = "ivf", len(fids), ivf.nlist, ivf.nprobe
+                a.build_s, a.builds, a.building = time.monotonic() - started, a.builds + 1, False
+                a.caught_up_changes = len(pending)
+            log.info("IVF index swapped in: %d items, %d lists, nprobe %d, %.1f s, %d changes caught up",
+                     len(fids), ivf.nlist, ivf.nprobe, self.ann.build_s, len(pending))
+        except Exception as exc:  # noqa: BLE001 - searches stay exact; said on /healthz
+            log.exception("IVF build failed; searches stay exact")
+            with self._lock:
+                self._ann_pending = None
+                self.ann.building, self.ann.error = False, f"{type(exc).__name__}: {exc}"
+
+    def wait_for_ann(self, timeout_s: float | None = None) -> bool:
+        """Wait for a running build to finish (tools and tests); True if an IVF index is in use."""
+        thread = self._ann_thread
+        if thread is not None:
+            thread.join(timeout_s)
+        return self._ann is not None
+
     def _searcher(self):
+        if self._ann is not None:
+            return self._ann
         if not self.use_gpu:
             return self._cpu
         if self._gpu is None or self._gpu_stale:

@@ -86,17 +86,18 @@ def run_worker(settings: Settings) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--broker", help="kafka://HOST:PORT (env INTEREST_STREAM_BROKER)")
 def replay(file: Path, broker: str | None) -> None:
-    """Send a JSONL file of events (each with a 'type') to the broker."""
-    from tqdm import tqdm
-
-    from streams.tools.replay import read_jsonl
-    from streams.tools.replay import replay as do_replay
+    """Send a JSONL file of events (each with a 'type') to the broker. The file is checked first
+    (nothing is sent if a line is bad), then streamed, with progress and events/s on stderr."""
+    from streams.errors import ReplayError
+    from streams.tools.replay import replay_file
 
     settings = _settings(broker=broker)
-    events = list(read_jsonl(file))
-    with tqdm(total=len(events), unit="ev", desc="replay", file=sys.stderr) as bar:
-        sent = asyncio.run(do_replay(events, settings.broker, bar.update, settings.partitions))
-    click.echo(f"sent {sent} events from {file} to {settings.broker}")
+    try:
+        sent, seconds = replay_file(file, settings.broker, settings.partitions)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"sent {sent} events from {file} to {settings.broker} in {seconds:.1f}s "
+               f"({sent / max(seconds, 1e-9):.0f} events/s)")
 
 
 @main.command()
@@ -104,13 +105,15 @@ def replay(file: Path, broker: str | None) -> None:
               help="folder with items.jsonl, before.jsonl, after.jsonl")
 @click.option("--users", "show_users", default=3, show_default=True, help="how many users to print")
 @click.option("--news", is_flag=True, help="the news-alerting demo instead (data: news.jsonl)")
-def demo(data_dir: Path | None, show_users: int, news: bool) -> None:
+@click.option("--screenshot", "screenshot_to", type=click.Path(dir_okay=False, path_type=Path),
+              help="also save a PNG of the live page (/ui, or /ui/alerts with --news); needs chromium")
+def demo(data_dir: Path | None, show_users: int, news: bool, screenshot_to: Path | None) -> None:
     """Run everything embedded: bundled broker, a worker, the bundled sample data."""
     from streams.tools.demo import run_demo, run_news_demo
 
     if news:
-        sys.exit(run_news_demo(_settings(), data_dir=data_dir))
-    sys.exit(run_demo(_settings(), data_dir=data_dir, show_users=show_users))
+        sys.exit(run_news_demo(_settings(), data_dir=data_dir, screenshot_to=screenshot_to))
+    sys.exit(run_demo(_settings(), data_dir=data_dir, show_users=show_users, screenshot_to=screenshot_to))
 
 
 @main.command(name="eval")
@@ -122,21 +125,37 @@ def demo(data_dir: Path | None, show_users: int, news: bool) -> None:
 @click.option("--sasrec-epochs", type=int, default=40, show_default=True,
               help="epochs of the offline SASRec reference (0 = skip it)")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
-def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out) -> None:
+@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="also write PNG charts here (needs the eval extra: matplotlib)")
+@click.option("--from-json", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="measure nothing: print and plot a report saved earlier with --json")
+def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out, plots_dir, from_json) -> None:
     """Measure recommendations and the facets on real public data: next-item HR/nDCG@10 on
     MovieLens 100K, prequential and leave-last-out (the worker's hybrid, facet Z, co-engagement,
     popularity, an offline SASRec), sentiment accuracy/macro-F1 vs VADER on human-rated snippets."""
-    from streams.errors import EvalDataMissing
+    import orjson
+
+    from streams.errors import EvalDataMissing, EvalError
     from streams.tools.evaluate import EvalConfig, format_report, run_eval
 
-    settings = _settings(eval_data_dir=str(data_dir) if data_dir else None)
-    cfg = EvalConfig(Path(settings.eval_data_dir), users=users, sentiment_limit=sentiment_limit,
-                     sasrec_epochs=sasrec_epochs, retrieval=only != "sentiment", sentiment=only != "retrieval")
     try:
-        report = run_eval(settings, cfg, json_out)
-    except EvalDataMissing as exc:
+        if plots_dir:  # before a long run: a missing matplotlib should not surface after 15 minutes
+            from streams.tools.eval_plots import pyplot, write_plots
+
+            pyplot()
+        if from_json:
+            report = orjson.loads(from_json.read_bytes())
+        else:
+            settings = _settings(eval_data_dir=str(data_dir) if data_dir else None)
+            cfg = EvalConfig(Path(settings.eval_data_dir), users=users, sentiment_limit=sentiment_limit,
+                             sasrec_epochs=sasrec_epochs, retrieval=only != "sentiment", sentiment=only != "retrieval")
+            report = run_eval(settings, cfg, json_out)
+        click.echo(format_report(report))
+        if plots_dir:
+            for path in write_plots(report, plots_dir):
+                click.echo(f"chart: {path}")
+    except (EvalDataMissing, EvalError, orjson.JSONDecodeError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(format_report(report))
 
 
 @main.command()
@@ -146,13 +165,15 @@ def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out) ->
 @click.option("--clicks", type=int, default=5000, show_default=True)
 @click.option("--search-repeat", type=float, default=0.3, show_default=True, help="share of repeated queries")
 @click.option("--naive-events", type=int, default=300, show_default=True)
+@click.option("--big-items", type=int, default=1_000_000, show_default=True,
+              help="items of the synthetic catalogue for the live index's big-catalogue figures (0 = skip)")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
-def bench(items, users, text_events, clicks, search_repeat, naive_events, json_out) -> None:
+def bench(items, users, text_events, clicks, search_repeat, naive_events, big_items, json_out) -> None:
     """Measure the pipeline against ceilings taken in the same run (bundled broker)."""
     from streams.tools.bench import BenchConfig, format_report, run_bench
 
     cfg = BenchConfig(users=users, items=items, text_events=text_events, click_events=clicks,
-                      search_repeat=search_repeat, naive_events=naive_events)
+                      search_repeat=search_repeat, naive_events=naive_events, big_items=big_items)
     report = run_bench(_settings(), cfg, json_out)
     click.echo(format_report(report))
 

@@ -33,3 +33,11 @@ class BrokerUnavailable(InterestStreamError, RuntimeError):
 
 class WorkerFailed(InterestStreamError, RuntimeError):
     """A worker process started by a tool or test exited or did not become ready."""
+
+
+class EvalError(InterestStreamError, RuntimeError):
+    """The eval cannot do what was asked (a missing optional package, an unreadable saved report)."""
+
+
+class ToolError(InterestStreamError, RuntimeError):
+    """A tool cannot do what was asked with what this machine has; the message says what is missing."""

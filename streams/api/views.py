@@ -1,6 +1,7 @@
 """HTTP views on the worker (Faust web):
 
     GET    /healthz                          status, broker, counters, offset guard, heads
+    GET    /users?limit=                     ids of users whose state this worker holds (read token)
     GET    /users/{id}/profile               Z per facet, readings, what moved it (owner's partition; read token)
     GET    /users/{id}/recommendations?k=&ranking=   hybrid (default) or facet top-k (owner's partition; read token)
     DELETE /users/{id}                       forget the user (admin token)
@@ -8,6 +9,7 @@
     GET    /drift                            per-facet PSI of this worker's recent events
     GET    /alerts?entity=&since=            recent news-sentiment alerts
     GET    /entities/{ticker}                an entity's window, baseline and recent news
+    GET    /ui, /ui/alerts                   the live page (streams/api/live_page.py)
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from index import Hit, UnknownItem
 from schemas import MAX_ID_LEN, MAX_TICKERS, InvalidEvent, dump_json, ticker
 from schemas.topics import FORGET, WATCHLISTS
 from streams.api.deps import ApiDeps
+from streams.api.live_page import register_live_page
 from streams.state.profiles import user_z
 from streams.state.recommend import user_view
 from streams.worker.readings import profile_of
+
+USER_LIST_MAX = 1000
 
 
 def _error(view: View, status: int, message: str) -> Response:
@@ -72,7 +77,19 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
             state = api.users.state_of(user_id)
             if state is None:
                 return _error(self, 404, f"unknown user {user_id!r}: no events seen for this user")
-            return self.json(profile_of(ctx, user_id, state).to_dict())
+            return self.json(profile_of(ctx, user_id, state, with_interests=True).to_dict())
+
+    @app.page("/users", name="users")
+    async def user_list(view: View, request: Request) -> Response:
+        """Ids this worker holds state for (its partitions and standbys), in store order: a way
+        in for people (the live page), not an index of all users."""
+        refusal = _read_refusal(view, request)
+        if refusal is not None:
+            return refusal
+        raw = request.query.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= USER_LIST_MAX:
+            return _error(view, 400, f"limit must be a whole number from 1 to {USER_LIST_MAX}, got {raw!r}")
+        return view.json({"users": api.users.user_ids(int(raw))})
 
     @app.page("/users/{user_id}", name="user")
     class User(View):
@@ -193,3 +210,5 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
                               "score_parts": {f: round(v, 6) for f, v in parts.items()},
                               "ranked_by": max(parts, key=lambda f: parts[f]) if parts else ""})
         return view.json({"user_id": user_id, "k": k, "items": items})
+
+    register_live_page(app, api)

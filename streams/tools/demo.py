@@ -44,7 +44,8 @@ def format_user(user_id: str, before: dict[str, Any], after: dict[str, Any]) -> 
     return f"user {user_id}\n{line('before', before)}\n{line('after', after)}"
 
 
-def run_demo(settings: Settings, data_dir: Path | None = None, show_users: int = 3) -> int:
+def run_demo(settings: Settings, data_dir: Path | None = None, show_users: int = 3,
+             screenshot_to: Path | None = None) -> int:
     data = data_dir or bundled_data_dir()
     items = list(read_jsonl(data / "items.jsonl"))
     phases = [list(read_jsonl(data / "before.jsonl")), list(read_jsonl(data / "after.jsonl"))]
@@ -74,6 +75,11 @@ def run_demo(settings: Settings, data_dir: Path | None = None, show_users: int =
             print(f"\n{health['events_applied']} events applied, {health['user_events_dead_lettered']} dead-lettered "
                   f"(malformed on purpose), {health['items_indexed']} items indexed")
             print(f"throughput: {processed / busy_s:.0f} events/s (send -> applied); demo wall time {wall:.1f}s")
+            print(f"live page: {worker.base}/ui?user={users[0]}")
+            if screenshot_to:
+                from streams.tools.screenshot import screenshot
+
+                print(f"screenshot of it: {screenshot(f'{worker.base}/ui?user={users[0]}', screenshot_to)}")
         finally:
             code = worker.stop()
     print(f"worker stopped (exit {code}); broker stopped. Done.")
@@ -89,7 +95,7 @@ NEWS_USERS = [  # a trader who follows TSLA, and a reader whose own searches kee
 ]
 
 
-def run_news_demo(settings: Settings, data_dir: Path | None = None) -> int:
+def run_news_demo(settings: Settings, data_dir: Path | None = None, screenshot_to: Path | None = None) -> int:
     """Replay the bundled news stream (TSLA turns negative halfway) and print the alerts."""
     data = data_dir or bundled_data_dir()
     news = list(read_jsonl(data / "news.jsonl"))
@@ -131,6 +137,11 @@ def run_news_demo(settings: Settings, data_dir: Path | None = None) -> int:
                 print(f"user {user}: follows {profile['summary']['entities']['follows']}, reads about "
                       f"{profile['summary']['entities']['reads_about']}")
             print(f"user alerts sent: {health['user_alerts_sent']}; demo wall time {time.monotonic() - started:.1f}s")
+            print(f"live page: {worker.base}/ui/alerts?entity=TSLA")
+            if screenshot_to:
+                from streams.tools.screenshot import screenshot
+
+                print(f"screenshot of it: {screenshot(f'{worker.base}/ui/alerts?entity=TSLA', screenshot_to)}")
         finally:
             code = worker.stop()
     print(f"worker stopped (exit {code}); broker stopped. Done.")

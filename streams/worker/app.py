@@ -89,6 +89,8 @@ class Worker:
             "uptime_s": round(time.time() - ctx.started_at, 3),
             "items_indexed": len(ctx.index),
             "catalogue_records_read": self.catalogue.records,
+            "index_rebuild_s": _rounded(self.catalogue.rebuild_s),
+            "index": ctx.index.ann.to_dict(),  # exact or IVF search (big catalogues), its last build
             "users": len(self.users.table),
             "model": ctx.encoder.model_name,
             "device": str(ctx.encoder.device),
@@ -109,7 +111,12 @@ class Worker:
         return {"ranker": rec.ranker.status(), "engagements": rec.engagements.status(),
                 "engagement_records_read": follower.records, "engagement_records_malformed": follower.malformed,
                 "engagements_read": follower.folded,
-                "engagements_caught_up": follower.caught_up_at is not None}
+                "engagements_caught_up": follower.caught_up_at is not None,
+                "engagements_rebuild_s": _rounded(follower.rebuild_s)}
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def faust_app(s: Settings) -> faust.App:

@@ -26,6 +26,9 @@ class LogFollower:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.on_caught_up = on_caught_up
         self.caught_up_at: float | None = None  # when the topic as of the start was all applied
+        # Seconds the last read from the beginning took to catch up (applying included): the
+        # rebuild time of what the callback builds (the index, the engagements).
+        self.rebuild_s: float | None = None
         self.records = 0
 
     async def run(self) -> None:
@@ -55,17 +58,21 @@ class LogFollower:
             if self.records:
                 self.restarting()
             end = await consumer.end_offsets(tps)  # what "caught up" means at start
+            started, caught_up = time.monotonic(), False
             while True:
+                # Checked before waiting for more, so an idle wait never counts as rebuilding.
+                if not caught_up and all([await consumer.position(tp) >= end[tp] for tp in tps]):
+                    caught_up, self.rebuild_s = True, time.monotonic() - started
+                    if self.caught_up_at is None:
+                        self.caught_up_at = time.time()
+                        if self.on_caught_up:
+                            self.on_caught_up()
+                    log.info("%s follower caught up: %d records in %.1f s", self.topic, self.records, self.rebuild_s)
                 batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     self.records += len(records)
                     self.apply(records)
-                if self.caught_up_at is None and all([await consumer.position(tp) >= end[tp] for tp in tps]):
-                    self.caught_up_at = time.time()
-                    if self.on_caught_up:
-                        self.on_caught_up()
-                    log.info("%s follower caught up: %d records", self.topic, self.records)
         finally:
             await consumer.stop()
 

@@ -73,6 +73,17 @@ class StateCollector:
         yield _gauge("items_indexed", "Items in this worker's FAISS index", len(ctx.index))
         yield _gauge("catalogue_records_read", "Items changelog records read by the catalogue follower",
                      w.catalogue.records)
+        followers = [("catalogue", w.catalogue), ("engagements", w.engagements)]
+        rebuild = GaugeMetricFamily(f"{PREFIX}_rebuild_seconds", "Seconds the last read of a followed topic from "
+                                    "its beginning took to catch up (the index, the engagements)", labels=["state"])
+        for name, follower in followers:
+            if follower is not None and follower.rebuild_s is not None:
+                rebuild.add_metric([name], follower.rebuild_s)
+        if ctx.index.ann.build_s is not None:  # the IVF index of a big catalogue
+            rebuild.add_metric(["ivf"], ctx.index.ann.build_s)
+        yield rebuild
+        yield _gauge("index_ivf", "1 when searches use the IVF index (big catalogue), 0 when exact",
+                     int(ctx.index.ann.search == "ivf"))
         encoder = ctx.encoder
         yield CounterMetricFamily(f"{PREFIX}_encoder_forward_passes", "Transformer forward passes",
                                   value=encoder.forward_passes)

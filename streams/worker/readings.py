@@ -3,15 +3,20 @@ heads, the index's categories and the discovered topics, which the pure state co
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from schemas import SENTIMENT_LABELS, UserProfile, split_facets
 from streams.state.decay import InterestState
+from streams.state.interests import InterestsConfig, cluster_interests
 from streams.state.profiles import to_profile
 from streams.worker.context import WorkerContext
 
 
-def profile_of(ctx: WorkerContext, user_id: str, state: InterestState) -> UserProfile:
+def profile_of(ctx: WorkerContext, user_id: str, state: InterestState, with_interests: bool = False) -> UserProfile:
+    """The profile; ``with_interests`` adds the user's several interests (the API's answer; the
+    records on the profiles topic leave them out, they cost a clustering per user)."""
     half_life = ctx.settings.decay.half_life_s
     if state.empty:
         return to_profile(user_id, state, ctx.layout, {}, half_life)
@@ -19,7 +24,27 @@ def profile_of(ctx: WorkerContext, user_id: str, state: InterestState) -> UserPr
     readings = ctx.encoder.describe(mean)
     readings["topic"]["categories"] = dict(ctx.index.category_shares(mean["topic"]))
     readings["topic"]["discovered"] = dict(ctx.topics.shares(mean["topic"]))
+    if with_interests:
+        readings["interests"] = interests_of(ctx, state)
     return to_profile(user_id, state, ctx.layout, readings, half_life)
+
+
+def interests_of(ctx: WorkerContext, state: InterestState, shown_items: int = 5) -> list[dict[str, Any]]:
+    """The user's interests (clusters of their recent clicked and reviewed items' topic vectors,
+    streams/state/interests.py), each named by its leading catalogue category, else its discovered
+    topic, else its most recent item's title."""
+    cfg = InterestsConfig()
+    ids, vectors = ctx.index.facet_rows(state.seen_items[::-1][: cfg.recent], "topic")
+    out = []
+    for interest in cluster_interests(ids, vectors, cfg):
+        categories = ctx.index.category_shares(interest.centroid, top=2)
+        discovered = ctx.topics.shares(interest.centroid, top=1)
+        items = [{"item_id": i, "title": ctx.index.meta(i).get("title", "")} for i in interest.items[:shown_items]]
+        name = categories[0][0] if categories else discovered[0][0] if discovered else items[0]["title"] or items[0]["item_id"]
+        out.append({"name": name, "share": round(interest.share, 4), "size": len(interest.items),
+                    "categories": {c: round(s, 4) for c, s in categories},
+                    "discovered": {t: round(s, 4) for t, s in discovered}, "items": items})
+    return out
 
 
 def drift_labels(ctx: WorkerContext, rows: np.ndarray) -> list[dict[str, str]]:

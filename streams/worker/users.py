@@ -4,6 +4,7 @@ apply the batch (``streams/state/updates.py``, one pure call), write the states,
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Sequence
 
@@ -49,6 +50,9 @@ class UserHandler:
         self.heads = heads
         self.entities = entities
         self.drift = drift
+
+    def user_ids(self, limit: int) -> list[str]:
+        return list(itertools.islice(self.table.keys(), limit))
 
     def state_of(self, user_id: str) -> InterestState | None:
         stored = self.table.get(user_id)

@@ -12,7 +12,7 @@ from streams.tools.bench import BenchConfig, format_report, run_bench
 
 def test_tiny_bench_reports_every_figure(tmp_path):
     cfg = BenchConfig(users=20, items=40, text_events=60, click_events=200, naive_events=15,
-                      latency_seconds=1.5, rec_queries=10)
+                      latency_seconds=1.5, rec_queries=10, big_items=5000)
     out = tmp_path / "bench.json"
     report = run_bench(Settings(), cfg, out)
     figures = {**report.ceilings, **report.pipeline, **report.ratios}
@@ -23,3 +23,8 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     assert orjson.loads(out.read_bytes())["ratios"] == report.ratios
     text = format_report(report)
     assert "text events / encoder ceiling" in text and "naive baseline" in text
+    # The big-catalogue part: the IVF index was built and swapped in while the catalogue changed.
+    p = report.pipeline
+    assert p["big_items"] == 5000 and p["big_ivf_lists"] > 0 and p["big_changes_caught_up"] > 0
+    assert p["big_items_after_changes"] == 5000 and 0.0 <= p["big_recall_at_10"] <= 1.0
+    assert "big catalogue" in text

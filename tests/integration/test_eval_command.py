@@ -20,12 +20,14 @@ def test_eval_command_replays_movielens_through_the_worker(tmp_path):
     users = 25
     done = subprocess.run(
         [sys.executable, "-m", "streams", "eval", "--users", str(users), "--sentiment-limit", "200",
-         "--data", str(DATA), "--json", str(out)],
+         "--data", str(DATA), "--json", str(out), "--plots", str(tmp_path / "plots")],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "HR@10" in done.stdout and "facet learned" in done.stdout
     report = orjson.loads(out.read_bytes())
+    charts = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert charts == ["prequential-by-history.png", "prequential-windows.png", "sentiment-by-corpus.png"]
 
     # Independent recomputation of what the pipeline must have been given, and of the popularity
     # baseline (no code shared with streams/tools/evaluate.py beyond the loader).

@@ -168,6 +168,9 @@ def test_metrics_are_prometheus_text_and_agree_with_healthz(run):
     assert value("interest_stream_dead_letters_total", topic="items", reason="invalid_field") == 1
     assert value("interest_stream_event_to_profile_seconds_count") == len(PHASE1)  # one per applied event
     assert value("interest_stream_items_indexed") == 15 and value("interest_stream_ready") == 1
+    # The catalogue was read and indexed from its changelog at start: its rebuild time is known.
+    [rebuild] = [s for s in families["interest_stream_rebuild_seconds"].samples if s.labels["state"] == "catalogue"]
+    assert rebuild.value > 0 and abs(rebuild.value - health["index_rebuild_s"]) < 1e-3
     lag = [s for s in families["interest_stream_consumer_lag"].samples]
     assert lag and all(s.value >= 0 for s in lag) and {s.labels["topic"] for s in lag} >= {"searches", "clicks"}
     assert any(name.startswith("faust_") for name in families), "Faust's own sensors are served too"
