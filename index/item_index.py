@@ -141,6 +141,11 @@ class ItemIndex:
         with self._lock:
             removed = self._remove_locked(list(item_ids))
             self._gpu_stale = self._gpu_stale or removed > 0
+            if self._ann is not None and len(self._ids) < self.config.ann_threshold / 2:
+                # A catalogue that shrank far below the threshold: few items per list, and nprobe
+                # lists could miss most of them; exact search is cheap again.
+                self._ann = None
+                self.ann.search, self.ann.built_items = "exact", 0
             return removed
 
     def _remove_locked(self, item_ids: list[str]) -> int:
@@ -254,19 +259,26 @@ class ItemIndex:
                 return
             if self._ann is not None and n < cfg.ann_regrow * self.ann.built_items:
                 return
+            # A snapshot (copied under the lock: about a second per 10^6 items, once per build);
+            # changes from now on are logged.
             fids = np.fromiter(self._names, dtype=np.int64, count=len(self._names))
-            vectors = self._cpu.reconstruct_batch(fids)  # a snapshot; changes from now on are logged
+            snapshot = {"fids": fids, "vectors": self._cpu.reconstruct_batch(fids)}
             self._ann_pending = []
             self.ann.building = True
-        self._ann_thread = threading.Thread(target=self._build_ann, args=(fids, vectors, time.monotonic()),
-                                            name="ivf-build", daemon=True)
-        self._ann_thread.start()
-
-    def _build_ann(self, fids: np.ndarray, vectors: np.ndarray, started: float) -> None:
-        cfg = self.config
         try:
-            ivf = train_ivf(vectors, fids, lists_for(len(fids), cfg.ann_lists), cfg.ann_nprobe)
-            del vectors
+            self._ann_thread = threading.Thread(target=self._build_ann, args=(snapshot, time.monotonic()),
+                                                name="ivf-build", daemon=True)
+            self._ann_thread.start()
+        except RuntimeError as exc:  # no thread to be had: stay exact, and stop logging changes
+            with self._lock:
+                self._ann_pending = None
+                self.ann.building, self.ann.error = False, f"could not start the IVF build: {exc}"
+
+    def _build_ann(self, snapshot: dict[str, np.ndarray], started: float) -> None:
+        cfg = self.config
+        fids = snapshot.pop("fids")
+        try:
+            ivf = train_ivf(snapshot.pop("vectors"), fids, lists_for(len(fids), cfg.ann_lists), cfg.ann_nprobe)
             with self._lock:
                 pending, self._ann_pending = self._ann_pending or [], None
                 for op, ids, rows in pending:  # in the order they were made to the exact index

@@ -145,6 +145,8 @@ def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out, pl
             pyplot()
         if from_json:
             report = orjson.loads(from_json.read_bytes())
+            if not isinstance(report, dict) or "wall_s" not in report:
+                raise EvalError(f"{from_json} is not a report saved by `eval --json`")
         else:
             settings = _settings(eval_data_dir=str(data_dir) if data_dir else None)
             cfg = EvalConfig(Path(settings.eval_data_dir), users=users, sentiment_limit=sentiment_limit,

@@ -169,6 +169,8 @@ class Settings:
         if r.candidates.per_source < 1 or r.ranker.lr < 0 or r.candidates.learn_per_batch < 0:
             raise SettingsError("recommend per_source >= 1, ranker lr >= 0, learn_per_batch >= 0")
         i = self.index
+        if any(w <= 0 for w in i.facet_weights.values()):
+            raise SettingsError(f"facet weights must be > 0 (stored item vectors are scaled by them), got {i.facet_weights}")
         if i.ann_threshold < 0 or i.ann_nprobe < 1 or i.ann_lists < 0 or i.ann_regrow <= 1:
             raise SettingsError("index ann_threshold >= 0 (0 = never), ann_nprobe >= 1, ann_lists >= 0, ann_regrow > 1")
         missing = {"search", "click", "review"} - set(self.decay.event_weights)
@@ -253,6 +255,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "INDEX_ANN_THRESHOLD": ("index.ann_threshold", int),
     "INDEX_ANN_NPROBE": ("index.ann_nprobe", int),
     "INDEX_ANN_LISTS": ("index.ann_lists", int),
+    "INDEX_ANN_REGROW": ("index.ann_regrow", float),
     "FACET_WEIGHTS": ("index.facet_weights", parse_weights),
     "ALERT_WINDOW_S": ("alerts.window_s", float),
     "ALERT_STEP_S": ("alerts.step_s", float),

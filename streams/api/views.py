@@ -87,7 +87,7 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
         if refusal is not None:
             return refusal
         raw = request.query.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= USER_LIST_MAX:
+        if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= USER_LIST_MAX:
             return _error(view, 400, f"limit must be a whole number from 1 to {USER_LIST_MAX}, got {raw!r}")
         return view.json({"users": api.users.user_ids(int(raw))})
 

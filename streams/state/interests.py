@@ -8,7 +8,7 @@ Pure: the caller passes the items' topic vectors (from the item index) and names
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -44,25 +44,38 @@ def cluster_interests(item_ids: Sequence[str], vectors: np.ndarray, config: Inte
         return []
     x = np.asarray(vectors[:n], dtype=np.float64)
     w = cfg.decay ** np.arange(n)
-    sim = x @ x.T  # between clusters: the mean cosine over their member pairs
+    sim = x @ x.T  # between clusters (row/column of each cluster's first member): mean pair cosine
     np.fill_diagonal(sim, -np.inf)
-    members: list[list[int]] = [[i] for i in range(n)]
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
     while len(members) > 1:
-        a, b = np.unravel_index(np.argmax(sim), sim.shape)
+        a, b = divmod(int(np.argmax(sim)), n)
         if sim[a, b] < cfg.join_cosine and len(members) <= cfg.max_interests:
             break
-        a, b = min(a, b), max(a, b)
         na, nb = len(members[a]), len(members[b])
         merged = (na * sim[a] + nb * sim[b]) / (na + nb)  # Lance-Williams for average linkage
         sim[a], sim[:, a] = merged, merged
+        sim[b], sim[:, b] = -np.inf, -np.inf  # b is gone (rows kept: no reallocation per merge)
         sim[a, a] = -np.inf
-        sim = np.delete(np.delete(sim, b, axis=0), b, axis=1)
-        members[a] += members[b]
-        del members[b]
+        members[a] += members.pop(b)
     total = float(w.sum())
     out = []
-    for m in members:
+    for m in members.values():
         centre = (x[m] * w[m, None]).sum(axis=0)
         out.append(Interest(tuple(item_ids[i] for i in sorted(m)), float(w[m].sum()) / total,
                             centre / max(float(np.linalg.norm(centre)), 1e-12)))
     return sorted(out, key=lambda i: -i.share)
+
+
+class TopicRows(Protocol):
+    """What is needed of the item index (index.ItemIndex)."""
+
+    def facet_rows(self, item_ids: Sequence[str], facet: str) -> tuple[list[str], np.ndarray]: ...
+
+
+def recent_interests(index: TopicRows, recent: Sequence[str], config: InterestsConfig | None = None) -> list[Interest]:
+    """The interests among a user's recent items (most recent first) still in the catalogue."""
+    cfg = config or InterestsConfig()
+    if not recent:
+        return []
+    ids, vectors = index.facet_rows(list(recent[: cfg.recent]), "topic")
+    return cluster_interests(ids, vectors, cfg)

@@ -114,13 +114,21 @@ async def replay(
 
 def replay_file(path: Path, broker_url: str, partitions: int) -> tuple[int, float]:
     """`interest-stream replay FILE`: check the file, then stream it with a progress bar (events/s)
-    on stderr; returns (events sent, seconds)."""
+    on stderr; returns (events sent, seconds). A pipe cannot be read twice: it is read into memory
+    and checked there, as a list is."""
     from tqdm import tqdm
 
+    if not path.is_file():  # a pipe (`<(zcat f.gz)`, /dev/stdin) can be read once: held in memory
+        events = list(read_jsonl(path))
+        started = time.monotonic()
+        with tqdm(total=len(events), unit="ev", unit_scale=True, desc="replay", file=sys.stderr) as bar:
+            return asyncio.run(replay(events, broker_url, bar.update, partitions)), time.monotonic() - started
     check = check_file(path)
     started = time.monotonic()
     with tqdm(total=check.events, unit="ev", unit_scale=True, desc=f"replay {path.name}", file=sys.stderr) as bar:
         sent = asyncio.run(replay(read_jsonl(path), broker_url, bar.update, partitions, check.topics))
+    if sent != check.events:
+        raise ReplayError(f"{path} changed while it was sent: {check.events} events checked, {sent} sent")
     return sent, time.monotonic() - started
 
 

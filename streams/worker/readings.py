@@ -9,7 +9,7 @@ import numpy as np
 
 from schemas import SENTIMENT_LABELS, UserProfile, split_facets
 from streams.state.decay import InterestState
-from streams.state.interests import InterestsConfig, cluster_interests
+from streams.state.interests import InterestsConfig, recent_interests
 from streams.state.profiles import to_profile
 from streams.worker.context import WorkerContext
 
@@ -33,10 +33,9 @@ def interests_of(ctx: WorkerContext, state: InterestState, shown_items: int = 5)
     """The user's interests (clusters of their recent clicked and reviewed items' topic vectors,
     streams/state/interests.py), each named by its leading catalogue category, else its discovered
     topic, else its most recent item's title."""
-    cfg = InterestsConfig()
-    ids, vectors = ctx.index.facet_rows(state.seen_items[::-1][: cfg.recent], "topic")
+    config = ctx.recommender.config.interests if ctx.recommender else InterestsConfig()
     out = []
-    for interest in cluster_interests(ids, vectors, cfg):
+    for interest in recent_interests(ctx.index, state.seen_items[::-1], config):
         categories = ctx.index.category_shares(interest.centroid, top=2)
         discovered = ctx.topics.shares(interest.centroid, top=1)
         items = [{"item_id": i, "title": ctx.index.meta(i).get("title", "")} for i in interest.items[:shown_items]]

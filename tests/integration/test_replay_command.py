@@ -49,3 +49,14 @@ def test_a_large_file_streams_through_with_progress(broker, tmp_path):
     for user in ("big0", "big199"):
         ids = [orjson.loads(r.value)["event_id"] for r in records if r.key.decode() == user]
         assert ids == sorted(ids, key=lambda e: int(e.split("-")[1]))
+
+
+def test_a_pipe_is_read_once_and_still_checked_before_sending(broker, tmp_path):
+    """`replay <(zcat events.jsonl.gz)`: a pipe cannot be read twice."""
+    lines = b"".join(orjson.dumps({"type": "click", "event_id": f"pipe-{k}", "user_id": "piper", "item_id": "i1",
+                                   "ts": 1767225600.0 + k}) + b"\n" for k in range(50))
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m streams replay /dev/stdin --broker {broker.url}"],
+                          input=lines, capture_output=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert b"sent 50 events" in done.stdout
+    assert len([r for r in read_topic(broker.bootstrap, "clicks") if r.key == b"piper"]) == 50

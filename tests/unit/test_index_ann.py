@@ -118,3 +118,16 @@ def test_any_deletes_after_the_swap_keep_answers_exact(seed, deleted):
     for n in set(deleted):
         del live[f"i{n}"]
     assert_matches_brute_force(index, live, rng, queries=3)
+
+
+def test_a_catalogue_that_shrinks_far_below_the_threshold_goes_back_to_exact_search():
+    rng, live = np.random.default_rng(4), {}
+    index = ann_index(threshold=1000, nprobe=1)  # one list of 16 per search: misses are likely
+    fill(index, live, rng, [f"i{n}" for n in range(N)])
+    assert index.wait_for_ann(60) and index.ann.search == "ivf"
+    gone = list(live)[:-400]  # 400 left, under half the threshold
+    index.delete(gone)
+    for item_id in gone:
+        del live[item_id]
+    assert index.ann.search == "exact"
+    assert_matches_brute_force(index, live, rng)
