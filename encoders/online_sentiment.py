@@ -10,11 +10,6 @@ bounded by ``lr`` and a clipped gradient norm) and for the lexicon weight itself
 (wear-and-tear complaints read as neutral) the learned part gets more weight. Every ``holdout_every``-th labelled example is held
 back instead of trained on; an update is kept only if the held-back loss of the *whole* head does
 not get worse, otherwise it is dropped (counted as rejected). Each kept update bumps ``version``.
-
-With ``balance_classes`` the cross-entropy (training and held-back alike) weighs each example by
-n / (3 * n_class), from the class counts of the labelled stream so far: review streams are mostly
-positive, and an unweighted loss learns to rarely say "neutral" or "negative", which is what
-macro-F1 (and a user alerted on negative news) cares about.
 """
 
 from __future__ import annotations
@@ -49,8 +44,6 @@ class LearningConfig:
     holdout_size: int = 200
     min_holdout: int = 10  # updates wait until this many examples are held back
     tolerance: float = 1e-4  # held-back loss may rise by at most this much
-    balance_classes: bool = True  # weigh examples by inverse class frequency in the stream
-    max_class_weight: float = 5.0  # a class seen very rarely does not take over the step
 
 
 class OnlineSentiment:
@@ -64,7 +57,6 @@ class OnlineSentiment:
         self.accepted = 0
         self.rejected = 0
         self.seen = 0  # labelled examples received
-        self.class_counts = np.zeros(3)  # labelled examples per class, for balancing
         self._held: deque = deque(maxlen=self.config.holdout_size)  # (embedding, p_lexicon, label)
         self._train: list = []  # waiting for enough held-back examples
 
@@ -74,13 +66,6 @@ class OnlineSentiment:
     def probs(self, embeddings: np.ndarray, p_lexicon: np.ndarray) -> np.ndarray:
         lam = self.lexicon_weight
         return lam * np.asarray(p_lexicon, dtype=np.float64) + (1.0 - lam) * self.head_probs(embeddings)
-
-    def class_weights(self) -> np.ndarray:
-        """Per class: n / (3 * n_class), capped (all 1 when not balancing or nothing seen)."""
-        if not self.config.balance_classes or not self.class_counts.sum():
-            return np.ones(3)
-        w = self.class_counts.sum() / (3.0 * np.maximum(self.class_counts, 1.0))
-        return np.clip(w, 1.0 / self.config.max_class_weight, self.config.max_class_weight)
 
     def holdout_loss(self, w: np.ndarray | None = None, b: np.ndarray | None = None,
                      lam: float | None = None) -> float | None:
@@ -92,14 +77,12 @@ class OnlineSentiment:
         lam = self.lexicon_weight if lam is None else lam
         head = softmax(e @ (self.w if w is None else w).T + (self.b if b is None else b))
         p = lam * lex + (1.0 - lam) * head
-        weight = self.class_weights()[y]
-        return float(-np.sum(weight * np.log(np.maximum(p[np.arange(len(y)), y], 1e-12))) / weight.sum())
+        return float(-np.mean(np.log(np.maximum(p[np.arange(len(y)), y], 1e-12))))
 
     def learn(self, embeddings: np.ndarray, p_lexicon: np.ndarray, labels: list[int]) -> bool:
         """Take a batch of labelled examples; returns True if the head changed (a new version)."""
         for e, lex, y in zip(np.asarray(embeddings, dtype=np.float64), np.asarray(p_lexicon), labels):
             self.seen += 1
-            self.class_counts[int(y)] += 1
             if self.seen % self.config.holdout_every == 0:
                 self._held.append((e, lex, int(y)))
             else:
@@ -116,13 +99,10 @@ class OnlineSentiment:
         # d(-log p_y)/d(logits) for p = lam * lexicon + (1 - lam) * softmax(logits)
         g = head.copy()
         g[rows, y] -= 1.0
-        # Divided by the batch size, not by the weights' sum: the weights average about 1 over the
-        # stream, and a batch of one class (often, in a worker's micro-batch) keeps its weight.
-        weight = self.class_weights()[y] / len(y)
-        g *= (weight * (1.0 - lam) * head[rows, y] / p_y)[:, None]
-        grad_w = g.T @ e + self.config.anchor * (self.w - self.w0)
-        grad_b = g.sum(axis=0)
-        grad_lam = float(np.sum(weight * -(lex[rows, y] - head[rows, y]) / p_y))
+        g *= ((1.0 - lam) * head[rows, y] / p_y)[:, None]
+        grad_w = g.T @ e / len(y) + self.config.anchor * (self.w - self.w0)
+        grad_b = g.mean(axis=0)
+        grad_lam = float(np.mean(-(lex[rows, y] - head[rows, y]) / p_y))
         norm = float(np.sqrt((grad_w**2).sum() + (grad_b**2).sum()))
         scale = self.config.lr * min(1.0, self.config.max_grad_norm / max(norm, 1e-12))
         w, b = self.w - scale * grad_w, self.b - scale * grad_b
@@ -139,15 +119,13 @@ class OnlineSentiment:
     def status(self) -> dict[str, Any]:
         return {"version": self.version, "accepted": self.accepted, "rejected": self.rejected,
                 "lexicon_weight": round(self.lexicon_weight, 4),
-                "class_weights": [round(float(c), 3) for c in self.class_weights()],
                 "labelled_seen": self.seen, "held_back": len(self._held), "holdout_loss": self.holdout_loss()}
 
     def to_dict(self) -> dict[str, Any]:
         """The learned weights and counters (held-back examples stay in memory)."""
         return {"w": pack_vector(self.w), "b": pack_vector(self.b), "shape": list(self.w.shape), "version": self.version,
                 "lexicon_weight": self.lexicon_weight,
-                "accepted": self.accepted, "rejected": self.rejected, "seen": self.seen,
-                "class_counts": self.class_counts.tolist()}
+                "accepted": self.accepted, "rejected": self.rejected, "seen": self.seen}
 
     def load(self, data: dict[str, Any]) -> None:
         if data.get("version", 0) <= self.version or list(data["shape"]) != list(self.w.shape):
@@ -157,5 +135,4 @@ class OnlineSentiment:
         self.lexicon_weight = float(data.get("lexicon_weight", self.lexicon_weight))
         self.version, self.accepted = int(data["version"]), int(data["accepted"])
         self.rejected, self.seen = int(data["rejected"]), int(data["seen"])
-        self.class_counts = np.asarray(data.get("class_counts", [0.0, 0.0, 0.0]), dtype=np.float64)
 

@@ -30,7 +30,6 @@ BASE_FEATURES: tuple[str, ...] = (
     "pop_long",  # log(1 + popularity, long half-life)
     "facet",  # facet-weighted cosine of the user's Z and the item (the text facets)
     "engaged",  # 1 if anyone engaged with the item before (0: a new item)
-    "interest",  # topic cosine of the item and the nearest of the user's interests (streams/state/interests.py)
 )
 FEATURES: tuple[str, ...] = BASE_FEATURES + tuple(f"{f}*depth" for f in BASE_FEATURES)
 
@@ -151,8 +150,7 @@ class OnlineRanker:
                 "accepted": self.accepted, "rejected": self.rejected, "seen": self.seen}
 
     def load(self, data: dict[str, Any]) -> bool:
-        """Restore a stored version if it is newer than ours and has the same features (after a
-        feature is added, stored weights are not loaded: learning starts again from the start)."""
+        """Restore a stored version if it is newer than ours and has the same features."""
         if list(data.get("features", ())) != list(FEATURES) or int(data.get("version", -1)) <= self.version:
             return False
         self.w = np.asarray(data["w"], dtype=np.float64)

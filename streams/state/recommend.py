@@ -5,9 +5,7 @@ Sources of candidates (each gives up to ``per_source`` items the user has not en
 - ``facet``: nearest items to the user's Z in the FAISS index (the text facets: a new item or a
   new user has a place at once);
 - ``co-engagement``: items engaged with after (or before) the user's recent items, by anyone;
-- ``popular``: the most engaged-with items, decayed in event time (short and long half-life);
-- ``interest``: nearest items to each of the user's interests (clusters of their recent items,
-  streams/state/interests.py), so a minority taste gets candidates the mean Z sits away from.
+- ``popular``: the most engaged-with items, decayed in event time (short and long half-life).
 Every candidate gets every feature (streams/state/ranker.py), whichever source brought it, and
 the ranker orders them. Only items in the catalogue (the index) are recommended.
 """
@@ -22,11 +20,10 @@ import numpy as np
 from schemas.facets import Layout
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
-from streams.state.interests import Interest, InterestsConfig, recent_interests
 from streams.state.profiles import user_z
 from streams.state.ranker import BASE_FEATURES, Example, OnlineRanker, with_depth
 
-SOURCES = ("facet", "co-engagement", "popular", "interest")
+SOURCES = ("facet", "co-engagement", "popular")
 _BIT = {name: 1 << n for n, name in enumerate(SOURCES)}
 _SOURCES_OF_BITS = [tuple(s for s in SOURCES if bits & _BIT[s]) for bits in range(1 << len(SOURCES))]
 
@@ -39,7 +36,6 @@ class RecommendConfig:
     long_depth: int = 20  # co_long: a longer, slowly decayed memory
     long_decay: float = 0.9
     learn_per_batch: int = 8  # clicks/reviews per micro-batch the worker's ranker learns from (bounds the cost)
-    interests: InterestsConfig = field(default_factory=InterestsConfig)
 
 
 class FacetIndex(Protocol):
@@ -49,7 +45,6 @@ class FacetIndex(Protocol):
                 exclude: Sequence[Iterable[str]] | None = None) -> list[list[tuple[str, float]]]: ...
     def score_items(self, query: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> np.ndarray: ...
     def known(self, item_ids: Sequence[str]) -> list[bool]: ...
-    def facet_rows(self, item_ids: Sequence[str], facet: str) -> tuple[list[str], np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -121,12 +116,6 @@ class Recommender:
         skip = eng.rows_of(excluded)
         for which in range(len(eng.config.pop_half_lives_s)):
             take(eng.most_popular(n, which, exclude_rows=skip), _BIT["popular"])
-        interests = self.interests(user)
-        if interests and user.z is not None:
-            queries = [{**user.z, "topic": i.centroid} for i in interests]
-            per = max(10, n // len(interests))
-            for hits in self.index.nearest(queries, per, exclude=[excluded] * len(queries)):
-                take((item for item, _ in hits), _BIT["interest"])
         for item in also:
             found.setdefault(item, 0)
         ids = [i for i, k in zip(found, self.index.known(list(found))) if k]
@@ -148,17 +137,8 @@ class Recommender:
         base[:, col["pop_long"]] = np.log1p(pop[-1])
         base[:, col["facet"]] = [facet.get(i, 0.0) for i in ids]
         base[:, col["engaged"]] = pop[-1] > 0
-        if interests:
-            kept, topics = self.index.facet_rows(ids, "topic")
-            at = {item: r for r, item in enumerate(kept)}
-            centroids = np.stack([i.centroid for i in interests])
-            best = (np.asarray(topics, dtype=np.float64) @ centroids.T).max(axis=1) if kept else np.zeros(0)
-            base[:, col["interest"]] = [best[at[i]] if i in at else 0.0 for i in ids]
         sources = [_SOURCES_OF_BITS[found[i]] for i in ids]
         return Candidates(ids, sources, with_depth(base, user.history), linked, co[0])
-
-    def interests(self, user: UserView) -> list[Interest]:
-        return recent_interests(self.index, user.recent, self.config.interests)
 
     def rank(self, cands: Candidates, k: int) -> list[Scored]:
         """The top ``k`` candidates that some source brought (not the ones only added by ``also``)."""

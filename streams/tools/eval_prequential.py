@@ -8,10 +8,8 @@ measured on the broker-backed leave-last-out replay in ``evaluate.py``. The rank
 of a micro-batch, as in the worker.
 
 Methods, all scored on the same events, all excluding items the user already engaged with:
-- hybrid: the worker's recommender (facet, co-engagement, popularity and interest candidates, learned ranker);
+- hybrid: the worker's recommender (facet, co-engagement and popularity candidates, learned ranker);
 - facet Z: nearest items to the user's Z (what the worker served before the hybrid);
-- facet interests: nearest items to each of the user's interests (clusters of recent items), by
-  their cosine to the nearest interest: several text-facet directions instead of one mean;
 - co-engagement: items engaged with after the user's recent items (item-to-item), topped up with
   decayed popularity when it has fewer than k;
 - popularity as of the moment: all-time counts so far, and decayed (short and long half-life).
@@ -120,7 +118,6 @@ def prequential(
     weight = settings.decay.event_weights["click"]
     started = time.monotonic()
     learn_s = 0.0
-    facet_col, interest_col = FEATURES.index("facet"), FEATURES.index("interest")
     for n, it in enumerate(progress(interactions) if progress else interactions):
         state = states.setdefault(it.user_id, InterestState())
         view = user_view(state, layout)
@@ -128,13 +125,10 @@ def prequential(
         cands = recommender.candidates(view, also=[it.item_id])
         scores.add("hybrid", [s.item_id for s in recommender.rank(cands, k)], it.item_id)
         # The facet source's own order is facet Z (its candidates are the index's nearest items).
+        facet_col = FEATURES.index("facet")
         by_facet = sorted((n for n, src in enumerate(cands.sources) if "facet" in src),
                           key=lambda n: -cands.features[n, facet_col])
         scores.add("facet Z", [cands.ids[n] for n in by_facet[:k]], it.item_id)  # no Z yet: a miss
-        # Several interests instead of one mean: the interest source's items by their interest cosine.
-        by_interest = sorted((n for n, src in enumerate(cands.sources) if "interest" in src),
-                             key=lambda n: -cands.features[n, interest_col])
-        scores.add("facet interests", [cands.ids[n] for n in by_interest[:k]], it.item_id)
         co_top = []
         for i in np.argsort(-cands.co_recent, kind="stable"):
             if cands.co_recent[i] <= 0 or len(co_top) == k:

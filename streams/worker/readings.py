@@ -33,9 +33,8 @@ def interests_of(ctx: WorkerContext, state: InterestState, shown_items: int = 5)
     """The user's interests (clusters of their recent clicked and reviewed items' topic vectors,
     streams/state/interests.py), each named by its leading catalogue category, else its discovered
     topic, else its most recent item's title."""
-    config = ctx.recommender.config.interests if ctx.recommender else InterestsConfig()
     out = []
-    for interest in recent_interests(ctx.index, state.seen_items[::-1], config):
+    for interest in recent_interests(ctx.index, state.seen_items[::-1], InterestsConfig()):
         categories = ctx.index.category_shares(interest.centroid, top=2)
         discovered = ctx.topics.shares(interest.centroid, top=1)
         items = [{"item_id": i, "title": ctx.index.meta(i).get("title", "")} for i in interest.items[:shown_items]]

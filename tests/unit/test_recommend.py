@@ -101,26 +101,3 @@ def test_user_view_reads_the_state_most_recent_first():
     assert list(view.recent) == ["z", "y", "x"]
     assert view.history == 4 and view.exclude == {"x", "y", "z"}
     assert view.z is not None and set(view.z) == set(LAYOUT)
-
-
-def test_a_minority_taste_gets_candidates_from_its_own_interest():
-    """Mostly axis-0 items lately, a few axis-4 ones: the mean Z sits near axis 0, the facet source
-    (3 per source here) is filled by axis-0 items, and the axis-4 items come from the interest
-    source, with the interest feature at its top for them."""
-    items = {f"a{n}": 0 for n in range(8)} | {f"b{n}": 4 for n in range(6)} | {"c0": 7}
-    rec, _, _ = build(items)
-    recent = ["a0", "a1", "b0", "a2", "a3", "b1"]  # most recent first
-    z = {**facets(0), "topic": unit(0.8 * facets(0)["topic"] + 0.2 * facets(4)["topic"])}
-    user = UserView(recent=recent, z=z, history=6, exclude=frozenset(recent))
-    interests = rec.interests(user)
-    assert [sorted(i.items) for i in interests] == [["a0", "a1", "a2", "a3"], ["b0", "b1"]]
-    cands = rec.candidates(user)
-    by_id = dict(zip(cands.ids, cands.sources))
-    minority = [i for i in cands.ids if i.startswith("b") and "interest" in by_id[i]]
-    assert minority and all("facet" not in by_id[i] for i in minority)
-    col = FEATURES.index("interest")
-    for item, row in zip(cands.ids, cands.features):
-        if item.startswith(("a", "b")):
-            assert row[col] > 0.99  # the nearest interest's centroid is the item's own direction
-        else:
-            assert row[col] < 0.1
