@@ -146,6 +146,16 @@ class BatchTally:
     forgotten: int = 0
     watchlist: int = 0  # follow/unfollow requests taken in (applied, or already so; not redeliveries)
 
+    def skipped(self, outcome: Outcome | None) -> bool:
+        """Count a redelivered or duplicate record; True if it was one (it is not applied)."""
+        if outcome is Outcome.REDELIVERED:
+            self.redelivered += 1
+        elif outcome is Outcome.DUPLICATE:
+            self.duplicate += 1
+        else:
+            return False
+        return True
+
 
 @dataclass
 class UserBatchResult:
@@ -197,12 +207,7 @@ def apply_user_batch(
             continue
         if isinstance(record, WatchlistEvent):
             state = state_of(record.user_id)
-            seen = admit(state, record.event_id, item.source)
-            if seen is Outcome.REDELIVERED:
-                out.tally.redelivered += 1
-                continue
-            if seen is Outcome.DUPLICATE:
-                out.tally.duplicate += 1
+            if out.tally.skipped(admit(state, record.event_id, item.source)):
                 continue
             out.tally.watchlist += 1
             if apply_watchlist(state, record):
@@ -214,12 +219,7 @@ def apply_user_batch(
             continue
         state = state_of(record.user_id)
         earlier_items = tuple(state.seen_items[-settings.recommend.engagement.window:][::-1])
-        outcome = apply_event(state, record, item.z, settings, item.source, layout)
-        if outcome is Outcome.REDELIVERED:
-            out.tally.redelivered += 1
-            continue
-        if outcome is Outcome.DUPLICATE:
-            out.tally.duplicate += 1
+        if out.tally.skipped(apply_event(state, record, item.z, settings, item.source, layout)):
             continue
         changed(pos, record.user_id, state)
         out.applied.append(pos)
