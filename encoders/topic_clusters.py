@@ -37,6 +37,7 @@ class TopicClusters:
         self.counts: list[int] = []
         self.terms: list[Counter] = []
         self.version = 0
+        self._names: tuple[int, list[str]] = (-1, [])  # (version, names): read per profile, changed per batch
 
     def observe(self, vectors: np.ndarray, texts: Sequence[str]) -> None:
         """Fold a batch of unit topic vectors (and their texts) into the clusters."""
@@ -61,6 +62,11 @@ class TopicClusters:
 
     def names(self) -> list[str]:
         """Each cluster's three most frequent distinctive words ("trail running shoes")."""
+        if self._names[0] != self.version:
+            self._names = (self.version, self._compute_names())
+        return list(self._names[1])
+
+    def _compute_names(self) -> list[str]:
         everywhere = set.intersection(*(set(t) for t in self.terms)) if len(self.terms) > 1 else set()
         out = []
         for j, terms in enumerate(self.terms):

@@ -22,7 +22,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from index import Hit, UnknownItem
+from index import Hit, ItemIndex, UnknownItem
 from schemas import MAX_ID_LEN, MAX_TICKERS, InvalidEvent, dump_json, ticker
 from schemas.topics import FORGET, WATCHLISTS
 from streams.api.deps import ApiDeps
@@ -54,6 +54,13 @@ def _facet_item(hit: Hit, score: float, sources: list[str]) -> dict[str, Any]:
         "matched_by": hit.matched_by,
         **hit.meta,
     }
+
+
+def _unmatched(index: ItemIndex, item_id: str) -> Hit:
+    """An item recommended to a user without a Z: no facet match, its metadata."""
+    if not index.known([item_id])[0]:
+        raise UnknownItem(item_id)
+    return Hit(item_id, 0.0, {}, index.meta(item_id), {})
 
 
 def register_views(app: faust.App, api: ApiDeps) -> None:
@@ -191,18 +198,20 @@ def register_views(app: faust.App, api: ApiDeps) -> None:
         state = api.users.state_of(user_id)
         if state is None:
             return _error(view, 404, f"unknown user {user_id!r}: no events seen for this user")
-        if state.empty:
+        if state.empty and ranking == "facet":  # only watchlist requests so far: no Z to rank by
             return _error(view, 404, f"user {user_id!r} has no search, click or review yet to recommend from")
         if ranking == "facet":
             [hits] = ctx.index.search([user_z(state, ctx.layout)], k, exclude=[state.seen_items])
             items = [_facet_item(h, round(h.score, 6), ["facet"]) for h in hits]
         else:
+            # A user with only watchlist requests has no Z yet: the hybrid still serves them (what
+            # is popular now), like any cold start, with no facet match to explain.
             who = user_view(state, ctx.layout)
-            assert ctx.recommender is not None and who.z is not None
+            assert ctx.recommender is not None
             items = []
             for s in ctx.recommender.recommend(who, k):
                 try:
-                    hit = ctx.index.explain(who.z, s.item_id)
+                    hit = ctx.index.explain(who.z, s.item_id) if who.z is not None else _unmatched(ctx.index, s.item_id)
                 except UnknownItem:  # left the catalogue since it was ranked
                     continue
                 parts = ctx.recommender.ranker.contributions(s.features)

@@ -108,7 +108,9 @@ def test_watchlist_api_needs_the_token_and_bounds_its_input(broker, tmp_path):
             time.sleep(0.5)
         assert profile["summary"]["entities"]["follows"] == ["XOM"] and profile["event_counts"] == {}, \
             (profile["summary"]["entities"], worker.health())
-        assert get_json(f"{worker.base}/users/pm-7/recommendations")[0] == 404  # no Z yet
+        # No Z yet: the hybrid serves the cold start (nothing here: no catalogue), facet Z cannot.
+        assert get_json(f"{worker.base}/users/pm-7/recommendations") == (200, {"user_id": "pm-7", "k": 10, "items": []})
+        assert get_json(f"{worker.base}/users/pm-7/recommendations?ranking=facet")[0] == 404
     finally:
         worker.stop()
 

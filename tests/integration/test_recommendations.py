@@ -151,3 +151,19 @@ def test_a_click_on_an_item_not_in_the_catalogue_is_still_dead_lettered_and_not_
     assert health["user_events_dead_lettered"] == before["user_events_dead_lettered"] + 1
     time.sleep(1.0)
     assert run.worker.health()["recommender"]["engagements"]["engagements"] == run.clicks
+
+
+def test_a_user_with_only_a_watchlist_gets_what_is_popular_not_a_404(run, broker):
+    """No search, click or review yet: no Z, so no facet match; the hybrid still serves the cold
+    start from decayed popularity (a followed ticker says nothing about the catalogue)."""
+    before = run.worker.health()
+    produce(broker.url, [ev("watchlist", user_id="watcher", entity="NVDA", op="add", ts=NOW + 86400)])
+    run.worker.wait_until(lambda h: h["watchlist_events"] == before["watchlist_events"] + 1, 60, "the watchlist event")
+    status, body = get_json(f"{run.worker.base}/users/watcher/recommendations?ranking=facet")
+    assert status == 404 and "no search, click or review" in body["error"]
+    items = recs(run, "watcher", k=3)
+    assert [i["item_id"] for i in items] == ["games-0", "books-0", "garden-1"]  # 30, 25 and 24 clicks
+    for item in items:
+        assert item["sources"] == ["popular"] and item["facet_scores"] == {} and item["matched_by"] == ""
+        assert item["score"] == pytest.approx(sum(item["score_parts"].values()), abs=1e-4)
+        assert item["title"]
