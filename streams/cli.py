@@ -124,15 +124,18 @@ def demo(data_dir: Path | None, show_users: int, news: bool, screenshot_to: Path
 @click.option("--only", type=click.Choice(["retrieval", "sentiment"]), help="run one half only")
 @click.option("--sasrec-epochs", type=int, default=40, show_default=True,
               help="epochs of the offline SASRec reference (0 = skip it)")
+@click.option("--shift-events", type=int, default=16000, show_default=True,
+              help="ratings in the planted-shift run, items permuted halfway (0 = skip it)")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
               help="also write PNG charts here (needs the eval extra: matplotlib)")
 @click.option("--from-json", "from_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="measure nothing: print and plot a report saved earlier with --json")
-def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out, plots_dir, from_json) -> None:
+def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, shift_events, json_out, plots_dir, from_json) -> None:
     """Measure recommendations and the facets on real public data: next-item HR/nDCG@10 on
     MovieLens 100K, prequential and leave-last-out (the worker's hybrid, facet Z, co-engagement,
-    popularity, an offline SASRec), sentiment accuracy/macro-F1 vs VADER on human-rated snippets."""
+    popularity, an offline SASRec), recovery after a planted shift next to a frozen model,
+    sentiment accuracy/macro-F1 vs VADER on human-rated snippets."""
     import orjson
 
     from streams.errors import EvalDataMissing, EvalError
@@ -150,7 +153,8 @@ def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, json_out, pl
         else:
             settings = _settings(eval_data_dir=str(data_dir) if data_dir else None)
             cfg = EvalConfig(Path(settings.eval_data_dir), users=users, sentiment_limit=sentiment_limit,
-                             sasrec_epochs=sasrec_epochs, retrieval=only != "sentiment", sentiment=only != "retrieval")
+                             sasrec_epochs=sasrec_epochs, shift_events=shift_events,
+                             retrieval=only != "sentiment", sentiment=only != "retrieval")
             report = run_eval(settings, cfg, json_out)
         click.echo(format_report(report))
         if plots_dir:

@@ -80,10 +80,29 @@ def sentiment_figure(report: dict[str, Any]):
     return fig
 
 
+def shift_figure(report: dict[str, Any]):
+    """HR@k per window after the planted shift, learning vs frozen, against the level before it."""
+    sh = report["shift"]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    w = sh["window_events"]
+    for name, hrs in sh["by_window"].items():
+        ax.plot([(n + 1) * w for n in range(len(hrs))], hrs, marker="o", markersize=3, label=name)
+    ax.axhline(sh["hr_before_shift"], color="grey", linestyle="--", label="learning, before the shift")
+    ax.set_xlabel(f"ratings after the shift (windows of {w})")
+    ax.set_ylabel(f"HR@{sh['k']}")
+    ax.set_title("Recovery after a planted shift (every item permuted)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 CHARTS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "prequential-windows.png": ("prequential", windows_figure),
     "prequential-by-history.png": ("prequential", history_figure),
     "sentiment-by-corpus.png": ("sentiment", sentiment_figure),
+    "shift-recovery.png": ("shift", shift_figure),
 }
 
 

@@ -34,6 +34,7 @@ import orjson
 from tqdm import tqdm
 
 from encoders import FacetEncoder
+from index import ItemIndex
 from schemas import SENTIMENT_LABELS, ItemEvent
 from streams.settings import Settings
 from streams.tools.broker import EmbeddedBroker
@@ -49,6 +50,7 @@ from streams.tools.eval_metrics import (
 )
 from streams.tools.eval_prequential import Interaction, run_prequential
 from streams.tools.eval_sasrec import SasRecConfig, sasrec_baseline
+from streams.tools.eval_shift import ShiftConfig, planted_shift
 from streams.tools.process import WorkerProcess, get_json
 from streams.tools.replay import send_with_progress
 
@@ -64,6 +66,7 @@ class EvalConfig:
     learn_batch: int = 64  # labelled snippets per online update (one micro-batch)
     seed: int = 0  # order of the snippet streams
     sasrec_epochs: int = 40  # the offline sequential reference (0 = skip it)
+    shift_events: int = 16000  # planted-shift run: this many first ratings, shifted halfway (0 = skip it)
     retrieval: bool = True
     sentiment: bool = True
 
@@ -148,7 +151,8 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
     }
 
 
-def prequential_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
+def movielens_stream(cfg: EvalConfig) -> tuple[dict[str, str], list[Interaction]]:
+    """(item id -> the text the worker encodes, every rating of the evaluated users in time order)."""
     movies, ratings = load_movielens(cfg.data_dir)
     if cfg.users:
         keep = set(sorted({r.user_id for r in ratings}, key=int)[: cfg.users])
@@ -156,9 +160,28 @@ def prequential_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder)
     order = sorted(range(len(ratings)), key=lambda p: (ratings[p].ts, p))  # time order; ties keep file order
     stream = [Interaction(f"u{ratings[p].user_id}", f"ml-{ratings[p].item_id}", ratings[p].ts) for p in order]
     items = {f"ml-{m.item_id}": ItemEvent.from_dict(movie_item(m, 0.0)).document for m in movies.values()}
+    return items, stream
+
+
+def prequential_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
+    items, stream = movielens_stream(cfg)
     print(f"Prequential: {len(stream)} ratings in time order, each scored before it is applied", flush=True)
     out = run_prequential(settings, encoder, items, stream, cfg.k)
     out["dataset"] = "MovieLens 100K (RecBole 1.2.1 wheel)"
+    return out
+
+
+def shift_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
+    items, stream = movielens_stream(cfg)
+    index = ItemIndex(encoder.layout, settings.index)
+    ids = list(items)
+    index.upsert(ids, encoder.encode([items[i] for i in ids]).facets)
+    shift = ShiftConfig(before=cfg.shift_events // 2, after=cfg.shift_events - cfg.shift_events // 2)
+    print(f"Planted shift: the first {min(len(stream), cfg.shift_events)} ratings, items permuted halfway", flush=True)
+    started = time.monotonic()
+    out = planted_shift(settings, index, stream, shift, cfg.k,
+                        progress=lambda xs: tqdm(xs, desc="shift", unit="event", file=sys.stdout, mininterval=5.0))
+    out["wall_s"] = time.monotonic() - started
     return out
 
 
@@ -215,6 +238,8 @@ def run_eval(settings: Settings, cfg: EvalConfig, json_out: Path | None = None) 
     if cfg.retrieval:
         report["prequential"] = prequential_eval(settings, cfg, encoder)
         report["retrieval"] = retrieval_eval(settings, cfg, encoder)
+        if cfg.shift_events:
+            report["shift"] = shift_eval(settings, cfg, encoder)
     if cfg.sentiment:
         report["sentiment"] = sentiment_eval(cfg, encoder)
     report["wall_s"] = time.monotonic() - started
@@ -261,6 +286,21 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"  pipeline: {r['events_applied']} applied, {r['dead_lettered']} dead-lettered, "
                      f"{r['replay_events_per_s']:.0f} events/s; {r['recommended_already_seen']} users shown an "
                      f"already-rated movie; {r['wall_s']:.0f}s")
+    sh = report.get("shift")
+    if sh:
+        names = list(sh["by_window"])
+        lines += [
+            f"\nPlanted shift: {sh['events']} ratings, every item permuted from rating {sh['shift_at']} on; HR@{sh['k']} "
+            f"before the shift {sh['hr_before_shift']:.4f} (last {sh['window_events']} ratings)",
+            f"  {'model':<30}{'after':>8}   HR per {sh['window_events']} ratings after the shift",
+        ]
+        for name in names:
+            lines.append(f"  {name:<30}{sh['hr_after_shift'][name]:>8.4f}   "
+                         + " ".join(f"{x:.3f}" for x in sh["by_window"][name]))
+        back = sh["recovered_after_events"]
+        lines.append(f"  learning model back to {sh['recovered_share']:.0%} of its level: "
+                     + (f"within {back} ratings after the shift" if back is not None else "not within this run")
+                     + f"; {sh['unscored_after_shift']} ratings not scored (item already rated); {sh['wall_s']:.0f}s")
     s = report.get("sentiment")
     if s:
         lines += [

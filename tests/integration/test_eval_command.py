@@ -27,7 +27,8 @@ def test_eval_command_replays_movielens_through_the_worker(tmp_path):
     assert "HR@10" in done.stdout and "facet learned" in done.stdout
     report = orjson.loads(out.read_bytes())
     charts = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert charts == ["prequential-by-history.png", "prequential-windows.png", "sentiment-by-corpus.png"]
+    assert charts == ["prequential-by-history.png", "prequential-windows.png", "sentiment-by-corpus.png",
+                      "shift-recovery.png"]
 
     # Independent recomputation of what the pipeline must have been given, and of the popularity
     # baseline (no code shared with streams/tools/evaluate.py beyond the loader).
@@ -76,6 +77,13 @@ def test_eval_command_replays_movielens_through_the_worker(tmp_path):
     for m in p["methods"].values():
         assert 0.0 <= m["ndcg"] <= m["hr"] <= 1.0 and len(m["by_window"]) == 10
     assert "prequential" in done.stdout and "hybrid (worker API)" in done.stdout
+
+    # The planted shift: fewer ratings than --shift-events here, so all of them, shifted halfway.
+    sh = report["shift"]
+    assert sh["events"] == len(stream) and sh["shift_at"] == len(stream) // 2
+    assert set(sh["by_window"]) == {"learning", "frozen at the shift"}
+    assert all(len(v) == 8 and all(0.0 <= x <= 1.0 for x in v) for v in sh["by_window"].values())
+    assert "Planted shift" in done.stdout
 
     s = report["sentiment"]
     assert set(s) == {"amazon", "movie", "nyt", "tweets", "all"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.tools.eval_plots import history_figure, sentiment_figure, windows_figure, write_plots
+from streams.tools.eval_plots import history_figure, sentiment_figure, shift_figure, windows_figure, write_plots
 
 
 def report() -> dict:
@@ -14,6 +14,8 @@ def report() -> dict:
     return {
         "prequential": {"methods": methods, "events": 30, "k": 10, "dataset": "tiny",
                         "bucket_events": {"0-4": 10, "5-19": 12, "20+": 8}},
+        "shift": {"k": 10, "window_events": 100, "hr_before_shift": 0.12,
+                  "by_window": {"learning": [0.03, 0.08, 0.13], "frozen at the shift": [0.01, 0.0, 0.02]}},
         "sentiment": {"amazon": f1, "all": {"vader": {"macro_f1": 0.55}, "facet_start": {"macro_f1": 0.45},
                                            "facet_learned": {"macro_f1": 0.65}}},
     }
@@ -43,6 +45,14 @@ def test_write_plots_saves_only_what_the_report_has(tmp_path):
     only_sentiment = {"sentiment": report()["sentiment"]}
     assert [p.name for p in write_plots(only_sentiment, tmp_path / "a")] == ["sentiment-by-corpus.png"]
     written = write_plots(report(), tmp_path / "b")
-    assert len(written) == 3
+    assert len(written) == 4
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_shift_lines_per_model_at_the_window_ends_and_the_level_before():
+    ax = shift_figure(report()).axes[0]
+    lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()}
+    assert lines["learning"] == ([100, 200, 300], [0.03, 0.08, 0.13])
+    assert lines["frozen at the shift"] == ([100, 200, 300], [0.01, 0.0, 0.02])
+    assert lines["learning, before the shift"][1] == [0.12, 0.12]
