@@ -327,7 +327,9 @@ class ItemIndex:
         exclude: Sequence[Iterable[str]] | None = None,
     ) -> list[list[tuple[str, float]]]:
         """Top-k (item id, score) for each query (facet vectors), skipping each query's excluded
-        ids. Exclusion over-fetches k + |excluded| and filters, which works alike on CPU and GPU."""
+        ids. On the CPU a query with exclusions is searched with a FAISS ID selector (the index
+        skips them; k stays k); on a GPU, which takes no selector, it over-fetches k + |excluded|
+        and filters."""
         if not queries:
             return []
         excluded = [set(e) for e in exclude] if exclude else [set() for _ in queries]
@@ -336,14 +338,32 @@ class ItemIndex:
         with self._lock:
             if len(self._ids) == 0:
                 return [[] for _ in queries]
-            fetch = min(k + max(len(e) for e in excluded), len(self._ids))
-            scores, fids = self._searcher().search(packed, fetch)
+            skips = [np.fromiter((self._ids.get(i, -1) for i in e), dtype=np.int64) for e in excluded]
+            searcher = self._searcher()
+            if searcher is self._gpu or not any(len(s) for s in skips):
+                fetch = min(k + max(len(s) for s in skips), len(self._ids))
+                scores, fids = searcher.search(packed, fetch)
+            else:
+                found = [self._search_skipping(searcher, packed[qi : qi + 1], k, skips[qi]) for qi in range(len(queries))]
+                scores, fids = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
             results: list[list[tuple[str, float]]] = []
             for qi, (row_scores, row_ids) in enumerate(zip(scores, fids)):
-                skip = np.fromiter((self._ids.get(i, -1) for i in excluded[qi]), dtype=np.int64)
-                keep = np.flatnonzero((row_ids >= 0) & ~np.isin(row_ids, skip))[:k]
+                keep = np.flatnonzero((row_ids >= 0) & ~np.isin(row_ids, skips[qi]))[:k]
                 results.append([(self._names[int(row_ids[j])], float(row_scores[j])) for j in keep])
             return results
+
+    def _search_skipping(self, searcher, query: np.ndarray, k: int, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One query's top k on a CPU index, the ``skip`` ids left out by the index itself."""
+        fetch = min(k, len(self._ids))
+        if not len(skip):
+            return searcher.search(query, fetch)
+        batch = faiss.IDSelectorBatch(skip)  # referenced until the search is done: the Not holds a raw pointer
+        selector = faiss.IDSelectorNot(batch)
+        if searcher is self._ann:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=searcher.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        return searcher.search(query, fetch, params=params)
 
     def explain(self, query: Mapping[str, np.ndarray], item_id: str) -> Hit:
         """One item's score for a query, per facet (cosine) and as parts of the score."""

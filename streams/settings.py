@@ -99,6 +99,9 @@ class Settings:
     max_k: int = 100  # largest k the recommendations API accepts
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
+    # numpy's BLAS threads (0 = numpy's default, one per core): our numpy work is small matrices,
+    # and more threads only fight FAISS's and torch's for the cores (streams/threads.py).
+    numpy_threads: int = 1
     log_level: str = "info"
     log_format: str = "text"  # text | json: the worker's progress line (one per log_every_batches batches)
     log_every_batches: int = 100
@@ -151,6 +154,8 @@ class Settings:
             raise SettingsError(f"fetch_max_wait_ms must be from 1 to 60000, got {self.fetch_max_wait_ms}")
         if self.log_format not in ("text", "json") or self.log_every_batches < 1:
             raise SettingsError("log_format must be text or json, and log_every_batches >= 1")
+        if self.numpy_threads < 0:
+            raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
             raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
         if self.decay.half_life_s <= 0:
@@ -228,6 +233,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SESSION_TIMEOUT_S": ("session_timeout_s", float),
     "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", int),
     "PRODUCER_MAX_BATCH_BYTES": ("producer_max_batch_bytes", int),
+    "NUMPY_THREADS": ("numpy_threads", int),
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "BROKER_WAIT_S": ("broker_wait_s", float),

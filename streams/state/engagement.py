@@ -1,5 +1,6 @@
-"""Item-side behaviour learned from the click/review stream: popularity decayed in event time and
-co-engagement between items (what users engage with after what). Pure: no Faust, no I/O.
+"""Item-side behaviour learned from the click/review stream: popularity decayed in event time,
+co-engagement between items (what users engage with after what) and, from the same pairs, the
+behaviour facet's item vectors (streams/state/behaviour.py). Pure: no Faust, no I/O.
 
 Every worker folds the same engagement log into one ``Engagements`` (streams/worker/engagement.py),
 so each has the whole picture, whichever partitions it owns.
@@ -25,6 +26,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from streams.state.behaviour import BehaviourConfig, BehaviourVectors, ContentLookup
+
 MAX_EXPONENT = 50.0  # rescale when lambda (t - t_base) passes this (e^50 is far from overflow)
 
 
@@ -36,6 +39,7 @@ class EngagementConfig:
     back_weight: float = 0.5  # weight of the reverse link (b -> a) relative to a -> b
     row_max: int = 200  # links kept per item
     dedup: int = 100_000  # recent (user, event id) pairs remembered to drop a re-sent engagement
+    behaviour: BehaviourConfig = BehaviourConfig()  # item vectors learned from the same pairs (behaviour.py)
 
 
 class LinkRow:
@@ -78,8 +82,11 @@ class LinkRow:
 
 
 class Engagements:
-    def __init__(self, config: EngagementConfig | None = None) -> None:
+    def __init__(self, config: EngagementConfig | None = None, content: ContentLookup | None = None) -> None:
+        """``content``: item ids -> their topic vectors, where behaviour vectors start from."""
         self.config = config or EngagementConfig()
+        self.content = content
+        self.behaviour = BehaviourVectors(self.config.behaviour, content) if self.config.behaviour.enabled else None
         self._lams = np.array([math.log(2.0) / h for h in self.config.pop_half_lives_s])
         self._row: dict[str, int] = {}
         self._ids: list[str] = []
@@ -117,6 +124,7 @@ class Engagements:
         self._pop[:, row] += weight * np.exp(exponent)
         self.t_last = max(self.t_last, ts)
         cfg = self.config
+        contexts, weights = [], []
         for j, earlier in enumerate(previous[: cfg.window]):
             if earlier == item_id:
                 continue
@@ -124,6 +132,10 @@ class Engagements:
             other = self._row_of(earlier)
             self._link(other, row, w)
             self._link(row, other, w * cfg.back_weight)
+            contexts.append(other)
+            weights.append(w)
+        if self.behaviour is not None:
+            self.behaviour.learn(row, contexts, weights)
         return True
 
     def _row_of(self, item_id: str) -> int:
@@ -131,6 +143,8 @@ class Engagements:
         if row is None:
             row = self._row[item_id] = len(self._ids)
             self._ids.append(item_id)
+            if self.behaviour is not None:
+                self.behaviour.add_rows([item_id])
             if row >= self._pop.shape[1]:  # grow by doubling
                 grown = np.zeros((len(self._lams), max(16, 2 * self._pop.shape[1])))
                 grown[:, : self._pop.shape[1]] = self._pop

@@ -30,15 +30,20 @@ BASE_FEATURES: tuple[str, ...] = (
     "pop_long",  # log(1 + popularity, long half-life)
     "facet",  # facet-weighted cosine of the user's Z and the item (the text facets)
     "engaged",  # 1 if anyone engaged with the item before (0: a new item)
+    "behaviour",  # cosine of the user's recent items and the item in the behaviour facet (behaviour.py)
 )
 FEATURES: tuple[str, ...] = BASE_FEATURES + tuple(f"{f}*depth" for f in BASE_FEATURES)
 
 
 def start_weights() -> np.ndarray:
     """Before any learning: co-engagement first, then popularity, then the facets (the order the
-    evaluation found on MovieLens), so a fresh worker already ranks sensibly."""
+    evaluation found on MovieLens), so a fresh worker already ranks sensibly. The behaviour facet
+    counts with the user's history depth only: a reading of one or two items is noise (on the
+    first 30,000 MovieLens ratings, weight 1.5 on behaviour*depth beat 1.0 on behaviour in every
+    history bucket)."""
     w = np.zeros(len(FEATURES))
-    for name, value in (("co_recent", 3.0), ("pop_long", 0.5), ("pop_now", 0.2), ("facet", 1.0)):
+    for name, value in (("co_recent", 3.0), ("pop_long", 0.5), ("pop_now", 0.2), ("facet", 1.0),
+                        ("behaviour*depth", 1.5)):
         w[FEATURES.index(name)] = value
     return w
 

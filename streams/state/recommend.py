@@ -18,6 +18,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 import numpy as np
 
 from schemas.facets import Layout
+from streams.state.behaviour import ContentLookup
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
 from streams.state.profiles import user_z
@@ -45,6 +46,22 @@ class FacetIndex(Protocol):
                 exclude: Sequence[Iterable[str]] | None = None) -> list[list[tuple[str, float]]]: ...
     def score_items(self, query: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> np.ndarray: ...
     def known(self, item_ids: Sequence[str]) -> list[bool]: ...
+    def facet_rows(self, item_ids: Sequence[str], facet: str) -> tuple[list[str], np.ndarray]: ...
+
+
+def topic_lookup(index: FacetIndex) -> ContentLookup:
+    """Item ids -> their topic vectors in the index (zeros for an item not in it): where the
+    behaviour facet's vectors start from."""
+    def lookup(item_ids: Sequence[str]) -> np.ndarray:
+        kept, rows = index.facet_rows(item_ids, "topic")
+        at = {item: n for n, item in enumerate(kept)}
+        out = np.zeros((len(item_ids), rows.shape[1]))
+        for n, item in enumerate(item_ids):
+            if item in at:
+                out[n] = rows[at[item]]
+        return out
+
+    return lookup
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,12 @@ class Recommender:
         base[:, col["pop_long"]] = np.log1p(pop[-1])
         base[:, col["facet"]] = [facet.get(i, 0.0) for i in ids]
         base[:, col["engaged"]] = pop[-1] > 0
+        if eng.behaviour is not None and user.recent:
+            recent = eng.rows_of(user.recent[: cfg.recent_depth])
+            weights = cfg.recent_decay ** np.arange(len(recent))
+            u = eng.behaviour.user_vector(recent[recent >= 0], weights[recent >= 0])
+            if u is not None:
+                base[:, col["behaviour"]] = eng.behaviour.scores(u, rows, [i for i, r in zip(ids, rows) if r < 0])
         sources = [_SOURCES_OF_BITS[found[i]] for i in ids]
         return Candidates(ids, sources, with_depth(base, user.history), linked, co[0])
 

@@ -33,7 +33,7 @@ from streams.settings import Settings
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
 from streams.state.ranker import FEATURES, OnlineRanker
-from streams.state.recommend import Recommender, user_view
+from streams.state.recommend import Recommender, topic_lookup, user_view
 from streams.state.updates import apply_event
 from streams.tools.eval_metrics import hit_and_ndcg, top_k_masked
 
@@ -105,7 +105,7 @@ def prequential(
     index = ItemIndex(encoder.layout, settings.index)
     index.upsert(ids, vectors.facets)
     layout = encoder.layout
-    engagements = Engagements(settings.recommend.engagement)
+    engagements = Engagements(settings.recommend.engagement, topic_lookup(index))
     ranker = OnlineRanker(settings.recommend.ranker)
     recommender = Recommender(engagements, ranker, index, settings.recommend.candidates)
     row_of = {item: n for n, item in enumerate(ids)}

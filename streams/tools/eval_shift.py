@@ -32,7 +32,7 @@ from streams.settings import Settings
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
 from streams.state.ranker import OnlineRanker
-from streams.state.recommend import Recommender, user_view
+from streams.state.recommend import Recommender, topic_lookup, user_view
 from streams.state.updates import apply_event
 from streams.tools.eval_metrics import hit_and_ndcg
 from streams.tools.eval_prequential import LEARN_STEP, Interaction
@@ -73,7 +73,7 @@ def planted_shift(
     window = max(1, (n_total - before) // cfg.windows)
     events = shifted_stream(stream[:n_total], sorted(index.item_ids()), before, cfg.seed)
     layout = index.layout
-    engagements = Engagements(settings.recommend.engagement)
+    engagements = Engagements(settings.recommend.engagement, topic_lookup(index))
     ranker = OnlineRanker(settings.recommend.ranker)
     live = Recommender(engagements, ranker, index, settings.recommend.candidates)
     frozen: Recommender | None = None

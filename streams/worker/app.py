@@ -45,7 +45,7 @@ from streams.settings import Settings
 from streams.state.drift import DriftMonitor
 from streams.state.engagement import Engagements
 from streams.state.ranker import OnlineRanker
-from streams.state.recommend import Recommender
+from streams.state.recommend import Recommender, topic_lookup
 from streams.worker.broker_health import BrokerHealth
 from streams.worker.catalogue import CatalogueFollower
 from streams.worker.context import Outbox, WorkerContext
@@ -160,7 +160,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     )
     r = s.recommend
     if r.enabled:
-        ctx.recommender = Recommender(Engagements(r.engagement), OnlineRanker(r.ranker), ctx.index, r.candidates)
+        ctx.recommender = Recommender(Engagements(r.engagement, topic_lookup(ctx.index)), OnlineRanker(r.ranker), ctx.index,
+                                      r.candidates)
     # Plain JSON documents (no Faust model type: recovery decodes them without one).
     schema = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     heads = LearnedHeads(ctx, None)  # its table needs its changelog callback first

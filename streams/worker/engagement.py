@@ -1,7 +1,7 @@
 """Item-side behaviour on every worker: the user agent publishes the applied clicks and reviews
 of each micro-batch as one ``engagements`` record (streams/worker/users.py); every worker follows the whole topic from the
 beginning (streams/worker/follower.py) and folds it into the recommender's ``Engagements``
-(decayed popularity, co-engagement; streams/state/engagement.py), so each worker can rank any
+(decayed popularity, co-engagement, the behaviour facet; streams/state/engagement.py), so each worker can rank any
 item for any user.
 
 After a restart the topic is read again from the beginning: the state is rebuilt, not restored.
@@ -47,4 +47,5 @@ class EngagementFollower(LogFollower):
 
     def restarting(self) -> None:
         # Read again from the beginning: start from nothing, or every engagement would count twice.
-        self.recommender.engagements = Engagements(self.recommender.engagements.config)
+        old = self.recommender.engagements
+        self.recommender.engagements = Engagements(old.config, old.content)

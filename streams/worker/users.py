@@ -151,7 +151,9 @@ class UserHandler:
             assert isinstance(r, (ClickEvent, ReviewEvent))
             batch.append(Engagement(r.user_id, r.event_id, r.item_id, r.ts, weights[r.kind], list(previous)).to_dict())
         if batch:
-            await self.ctx.outbox.send(ENGAGEMENTS.name, None, dump_json({"engagements": batch}))
+            # One partition for all: every worker, and every restart, folds the records in the same
+            # order, which the behaviour facet's SGD steps depend on (sums would not care).
+            await self.ctx.outbox.send(ENGAGEMENTS.name, None, dump_json({"engagements": batch}), partition=0)
 
     def _observe_latency(self, decoded: list[tuple[EventT, UserRecord]], applied: list[int]) -> None:
         """Event -> profile latency of the applied events: from the record's arrival at the broker

@@ -131,3 +131,24 @@ def test_a_catalogue_that_shrinks_far_below_the_threshold_goes_back_to_exact_sea
         del live[item_id]
     assert index.ann.search == "exact"
     assert_matches_brute_force(index, live, rng)
+
+
+def test_a_user_who_has_seen_the_nearest_items_still_gets_k_of_the_next_ones():
+    """Exclusions are left out by the index (a FAISS ID selector), so a heavy user whose nearest
+    50 items are all excluded gets the next 10, on exact and on IVF search."""
+    rng, live = np.random.default_rng(5), {}
+    exact = ann_index(threshold=N + 1)
+    ivf = ann_index()
+    ids = [f"i{n}" for n in range(N)]
+    facets = unit_rows(rng, N)
+    for index in (exact, ivf):
+        index.upsert(ids, facets)
+    live.update({item_id: rows_of(facets, n) for n, item_id in enumerate(ids)})
+    assert ivf.wait_for_ann(60) and not exact.wait_for_ann(1)
+    for _ in range(5):
+        query = rows_of(unit_rows(rng, 1), 0)
+        ranked = brute_force(live, query)
+        seen = {i for i, _ in ranked[:50]}
+        for index in (exact, ivf):
+            [got] = index.nearest([query], 10, exclude=[seen])
+            assert [i for i, _ in got] == [i for i, _ in ranked[50:60]]

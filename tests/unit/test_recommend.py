@@ -4,6 +4,7 @@ real (small) FAISS index."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from index import ItemIndex
 from streams.state.decay import InterestState
@@ -58,7 +59,7 @@ def test_scores_are_the_ranker_weights_times_the_features_in_order():
     assert len(got) == 5
     assert [s.score for s in got] == sorted((s.score for s in got), reverse=True)
     for s in got:
-        assert s.score == np.float64(rec.ranker.w @ s.features)
+        assert s.score == pytest.approx(float(rec.ranker.w @ s.features), rel=1e-12)  # a matrix product vs a dot
         assert sum(rec.ranker.contributions(s.features).values()) == np.float64(s.score) or \
             abs(sum(rec.ranker.contributions(s.features).values()) - s.score) < 1e-9
 

@@ -1,0 +1,140 @@
+"""The behaviour facet: item vectors learned online from what users engage with after what,
+started from each item's content. Pure: no Faust, no I/O.
+
+Skip-gram with negative sampling (word2vec's objective, as Airbnb's listing embeddings use it on
+click sessions) over the engagement stream: when a user engages with b after a_1 (most recent),
+a_2, ..., each pair (a_j, b) is a positive with weight step_decay^(j-1), and ``negatives`` items
+drawn uniformly from those engaged with so far are negatives. Each item has an input vector W
+(as an earlier item) and an output vector C (as the next one); one SGD step per engagement
+raises sigma(W[a_j] . C[b]) and lowers sigma(W[a_j] . C[n]).
+
+Both start from the item's content: a fixed random projection of its topic vector (the same
+on every worker), scaled to ``init_norm``, so a new item has a place at once and two items with
+similar texts start close; an item whose content is unknown starts from a small vector seeded by
+its id. A user's behaviour reading is the recency-weighted sum of W over their last items; a
+candidate's behaviour score is its cosine with C[candidate].
+
+Unlike decayed popularity and co-engagement (sums: order does not matter), SGD steps depend on the
+order engagements are folded in, and the negatives on the sampler's state (seeded, so the same
+given the same steps). The worker publishes every engagements record to one partition, so every
+worker, and every restart rebuilding from the topic, folds them in the same order and holds the
+same vectors (records an older version spread over several partitions are read in whatever
+interleaving the fetches give).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+ContentLookup = Callable[[Sequence[str]], np.ndarray]  # item ids -> (n, topic dim) rows; zeros if unknown
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    enabled: bool = True
+    dim: int = 32
+    lr: float = 0.05
+    negatives: int = 5
+    init_norm: float = 0.5
+    seed: int = 0  # the projection and the negative sampler
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
+class BehaviourVectors:
+    """Input (W) and output (C) vectors per item row (rows as numbered by ``Engagements``)."""
+
+    def __init__(self, config: BehaviourConfig | None = None, content: ContentLookup | None = None) -> None:
+        self.config = config or BehaviourConfig()
+        self.content = content
+        d = self.config.dim
+        self.W = np.zeros((0, d))
+        self.C = np.zeros((0, d))
+        self.n = 0
+        self._projection: np.ndarray | None = None  # (topic dim, d), made on the first content row
+        self._rng = np.random.default_rng(self.config.seed)
+        self.steps = 0
+
+    def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
+        """(n, dim) starting vectors: projected content, or a small vector seeded by the id."""
+        d = self.config.dim
+        out = np.zeros((len(item_ids), d))
+        if not len(item_ids):
+            return out
+        rows = self.content(item_ids) if self.content is not None else np.zeros((len(item_ids), 0))
+        has = np.any(rows != 0, axis=1) if rows.shape[1] else np.zeros(len(item_ids), dtype=bool)
+        if has.any():
+            if self._projection is None or self._projection.shape[0] != rows.shape[1]:
+                gen = np.random.default_rng(self.config.seed + 1)
+                self._projection = gen.normal(size=(rows.shape[1], d)) / np.sqrt(d)
+            out[has] = rows[has] @ self._projection
+        for i in np.flatnonzero(~has):
+            out[i] = np.random.default_rng(zlib.crc32(item_ids[i].encode())).normal(size=d)
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return self.config.init_norm * out / norms
+
+    def add_rows(self, item_ids: Sequence[str]) -> None:
+        """Rows for items new to ``Engagements`` (appended in its row order)."""
+        if not item_ids:
+            return
+        start = self.start_vectors(item_ids)
+        need = self.n + len(item_ids)
+        if need > len(self.W):
+            size = max(16, 2 * len(self.W), need)
+            for name in ("W", "C"):
+                grown = np.zeros((size, self.config.dim))
+                grown[: self.n] = getattr(self, name)[: self.n]
+                setattr(self, name, grown)
+        self.W[self.n : need] = start
+        self.C[self.n : need] = start
+        self.n = need
+
+    def learn(self, target: int, contexts: Sequence[int], weights: Sequence[float]) -> None:
+        """One SGD step: ``target`` engaged with after the ``contexts`` rows, each with its weight."""
+        if not contexts or self.n < 2:
+            return
+        cfg = self.config
+        ctx = np.asarray(contexts, dtype=np.int64)
+        w = np.asarray(weights, dtype=np.float64)[:, None]
+        negs = self._rng.integers(0, self.n, size=(len(ctx), cfg.negatives))
+        h = self.W[ctx]  # (m, d)
+        pos = self.C[target]  # (d,)
+        neg = self.C[negs]  # (m, k, d)
+        g_pos = 1.0 - _sigmoid(h @ pos)  # (m,)
+        g_neg = -_sigmoid(np.einsum("md,mkd->mk", h, neg))  # (m, k)
+        g_neg[negs == target] = 0.0  # the target drawn as its own negative teaches nothing
+        step = cfg.lr * w
+        self.W[ctx] += step * (g_pos[:, None] * pos + np.einsum("mk,mkd->md", g_neg, neg))
+        self.C[target] += (step * g_pos[:, None] * h).sum(axis=0)
+        np.add.at(self.C, negs.ravel(), ((step * g_neg)[:, :, None] * h[:, None, :]).reshape(-1, cfg.dim))
+        self.steps += 1
+
+    def user_vector(self, rows: Sequence[int], weights: Sequence[float]) -> np.ndarray | None:
+        """The recency-weighted sum of the input vectors of a user's last items (None: no rows)."""
+        if not len(rows):
+            return None
+        return np.asarray(weights, dtype=np.float64) @ self.W[np.asarray(rows, dtype=np.int64)]
+
+    def scores(self, user: np.ndarray, rows: np.ndarray, new_items: Sequence[str] = ()) -> np.ndarray:
+        """Cosine of ``user`` with each row's output vector; rows < 0 (items never engaged with)
+        are read from their starting vectors, in the order of ``new_items``."""
+        out = np.zeros(len(rows))
+        known = rows >= 0
+        vecs = np.zeros((len(rows), self.config.dim))
+        vecs[known] = self.C[rows[known]]
+        if (~known).any():
+            vecs[~known] = self.start_vectors(list(new_items))
+        norms = np.linalg.norm(vecs, axis=1) * max(float(np.linalg.norm(user)), 1e-12)
+        nz = norms > 1e-12
+        out[nz] = (vecs[nz] @ user) / norms[nz]
+        return out
+
+    def similarity(self, a: int, b: int) -> float:
+        """W[a] . C[b] as a probability: how likely b follows a, as learned."""
+        return float(_sigmoid(np.asarray(self.W[a] @ self.C[b])))

@@ -1,0 +1,85 @@
+"""The behaviour facet (streams/state/behaviour.py): item vectors learned by skip-gram with
+negative sampling over what users engage with after what, started from the items' content."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.state.behaviour import BehaviourConfig, BehaviourVectors
+from streams.state.engagement import Engagements
+
+TOPIC = 16
+
+
+def content_of(table: dict[str, np.ndarray]):
+    def lookup(ids):
+        return np.stack([table.get(i, np.zeros(TOPIC)) for i in ids])
+    return lookup
+
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(3, 30), seed=st.integers(0, 10_000), contexts=st.integers(1, 4), negatives=st.sampled_from([0, 5]))
+def test_a_step_touches_only_its_rows_and_without_negatives_pulls_the_pair_together(n, seed, contexts, negatives):
+    """Without negatives, a step raises every (earlier item, engaged item) similarity and moves
+    nothing else. With them, a negative close to the engaged item can pull the other way in one
+    step (as in word2vec), so only the rows touched are checked; what is learned over many steps
+    is the next test's."""
+    rng = np.random.default_rng(seed)
+    vecs = BehaviourVectors(BehaviourConfig(seed=seed, negatives=negatives),
+                            content_of({f"i{j}": rng.normal(size=TOPIC) for j in range(n)}))
+    vecs.add_rows([f"i{j}" for j in range(n)])
+    target = int(rng.integers(n))
+    ctx = [int(c) for c in rng.choice([j for j in range(n) if j != target], size=min(contexts, n - 1), replace=False)]
+    W, C = vecs.W[: vecs.n].copy(), vecs.C[: vecs.n].copy()
+    before = [vecs.similarity(a, target) for a in ctx]
+    vecs.learn(target, ctx, [0.7**j for j in range(len(ctx))])
+    changed_w = set(np.flatnonzero(np.any(vecs.W[: vecs.n] != W, axis=1)).tolist())
+    changed_c = set(np.flatnonzero(np.any(vecs.C[: vecs.n] != C, axis=1)).tolist())
+    assert changed_w == set(ctx)  # input vectors: exactly the earlier items of this engagement
+    if negatives == 0:
+        assert changed_c == {target}
+        assert all(vecs.similarity(a, target) > x for a, x in zip(ctx, before))
+    else:
+        assert target in changed_c and len(changed_c) <= 1 + len(ctx) * negatives  # the target, the negatives drawn
+
+
+def test_items_start_from_their_content_and_unknown_ones_from_their_id():
+    a = unit(np.r_[np.ones(8), np.zeros(8)])
+    table = {"trail shoes": a, "running socks": unit(a + 0.1), "espresso": unit(np.r_[np.zeros(8), np.ones(8)])}
+    vecs = BehaviourVectors(BehaviourConfig(init_norm=0.5), content_of(table))
+    start = vecs.start_vectors(["trail shoes", "running socks", "espresso", "not in the catalogue"])
+    assert np.allclose(np.linalg.norm(start, axis=1), 0.5)
+    cos = start @ start.T / 0.25
+    assert cos[0, 1] > 0.9 and cos[0, 1] > cos[0, 2] + 0.3  # close texts start close
+    other = BehaviourVectors(BehaviourConfig(init_norm=0.5), content_of(table))  # another worker
+    assert np.allclose(other.start_vectors(["espresso", "not in the catalogue"]), start[2:], atol=1e-12)
+
+
+def test_engagements_teach_what_follows_and_the_user_vector_finds_it():
+    """Readers of the novel buy the seeds next; after that, a novel reader's behaviour vector
+    points at the seeds more than at any item the content alone put near the novel."""
+    rng = np.random.default_rng(1)
+    items = [f"i{j}" for j in range(20)]
+    eng = Engagements(content=content_of({i: rng.normal(size=TOPIC) for i in items}))
+    for u in range(200):
+        eng.observe(f"u{u}", "a", "i0", 1000.0 + u, 1.0, previous=())
+        eng.observe(f"u{u}", "b", "i7", 1001.0 + u, 1.0, previous=["i0"])
+        other = items[int(rng.integers(1, 20))]
+        eng.observe(f"w{u}", "c", other, 1002.0 + u, 1.0, previous=())
+    beh = eng.behaviour
+    assert beh is not None and beh.n == len(eng) and beh.steps == 200
+    rows = eng.rows_of(items)
+    user = beh.user_vector(eng.rows_of(["i0"]), [1.0])
+    scores = beh.scores(user, rows)
+    ranked = [items[j] for j in np.argsort(-scores)]
+    assert ranked[0] == "i7", ranked[:3]
+    # An item nobody engaged with yet is scored from its starting vector (its content).
+    fresh = beh.scores(user, np.array([-1]), ["brand new"])
+    assert fresh.shape == (1,) and -1.0 <= fresh[0] <= 1.0
