@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 
@@ -22,4 +23,6 @@ def limit_numpy_blas(threads: int) -> int:
             or Path(lib.filepath).resolve().is_relative_to(home / "numpy")]
     for lib in mine:
         lib.set_num_threads(threads)
+    if not mine:  # e.g. a numpy linked to a system-wide BLAS: left as it is, and said
+        logging.getLogger(__name__).warning("numpy's BLAS not found among the loaded libraries; its threads are not limited")
     return len(mine)

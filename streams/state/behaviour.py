@@ -16,10 +16,11 @@ candidate's behaviour score is its cosine with C[candidate].
 
 Unlike decayed popularity and co-engagement (sums: order does not matter), SGD steps depend on the
 order engagements are folded in, and the negatives on the sampler's state (seeded, so the same
-given the same steps). The worker publishes every engagements record to one partition, so every
-worker, and every restart rebuilding from the topic, folds them in the same order and holds the
-same vectors (records an older version spread over several partitions are read in whatever
-interleaving the fetches give).
+given the same steps). The worker publishes every engagements record to one partition and folds
+only once the catalogue is indexed, so every worker, and every restart rebuilding from the topic,
+takes the same steps from the same starts, as long as the catalogue is the same: an item deleted
+or re-texted since its first engagement starts elsewhere after a restart (and records an older
+version spread over several partitions are read in whatever interleaving the fetches give).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class BehaviourVectors:
         g_neg = -_sigmoid(np.einsum("md,mkd->mk", h, neg))  # (m, k)
         g_neg[negs == target] = 0.0  # the target drawn as its own negative teaches nothing
         step = cfg.lr * w
-        self.W[ctx] += step * (g_pos[:, None] * pos + np.einsum("mk,mkd->md", g_neg, neg))
+        np.add.at(self.W, ctx, step * (g_pos[:, None] * pos + np.einsum("mk,mkd->md", g_neg, neg)))  # rows may repeat
         self.C[target] += (step * g_pos[:, None] * h).sum(axis=0)
         np.add.at(self.C, negs.ravel(), ((step * g_neg)[:, :, None] * h[:, None, :]).reshape(-1, cfg.dim))
         self.steps += 1

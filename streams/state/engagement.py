@@ -114,7 +114,9 @@ class Engagements:
         if len(self._seen) > self.config.dedup:
             self._seen.popitem(last=False)
         self.observed += 1
-        row = self._row_of(item_id)
+        cfg = self.config
+        self._add_rows([i for i in dict.fromkeys([item_id, *previous[: cfg.window]]) if i not in self._row])
+        row = self._row[item_id]
         if self._t_base is None:
             self._t_base = ts
         exponent = self._lams * (ts - self._t_base)
@@ -123,13 +125,12 @@ class Engagements:
             exponent = self._lams * (ts - self._t_base)
         self._pop[:, row] += weight * np.exp(exponent)
         self.t_last = max(self.t_last, ts)
-        cfg = self.config
         contexts, weights = [], []
         for j, earlier in enumerate(previous[: cfg.window]):
             if earlier == item_id:
                 continue
             w = weight * cfg.step_decay**j
-            other = self._row_of(earlier)
+            other = self._row[earlier]
             self._link(other, row, w)
             self._link(row, other, w * cfg.back_weight)
             contexts.append(other)
@@ -138,18 +139,20 @@ class Engagements:
             self.behaviour.learn(row, contexts, weights)
         return True
 
-    def _row_of(self, item_id: str) -> int:
-        row = self._row.get(item_id)
-        if row is None:
-            row = self._row[item_id] = len(self._ids)
+    def _add_rows(self, item_ids: list[str]) -> None:
+        """Rows for items new to the state, numbered in the given order (one content lookup for
+        the behaviour facet's starting vectors of all of them)."""
+        if not item_ids:
+            return
+        for item_id in item_ids:
+            self._row[item_id] = len(self._ids)
             self._ids.append(item_id)
-            if self.behaviour is not None:
-                self.behaviour.add_rows([item_id])
-            if row >= self._pop.shape[1]:  # grow by doubling
-                grown = np.zeros((len(self._lams), max(16, 2 * self._pop.shape[1])))
-                grown[:, : self._pop.shape[1]] = self._pop
-                self._pop = grown
-        return row
+        if len(self._ids) > self._pop.shape[1]:  # grow by doubling
+            grown = np.zeros((len(self._lams), max(16, 2 * self._pop.shape[1], len(self._ids))))
+            grown[:, : self._pop.shape[1]] = self._pop
+            self._pop = grown
+        if self.behaviour is not None:
+            self.behaviour.add_rows(item_ids)
 
     def _rebase(self, ts: float) -> None:
         assert self._t_base is not None

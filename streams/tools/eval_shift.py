@@ -8,8 +8,8 @@ points at the wrong items, and the items' texts no longer match the behaviour ar
 
 Both models see the same users' histories (their own events, applied as they happen); they differ
 only in what is learned from everyone's events:
-- learning: the engagements (co-engagement links, decayed popularity) and the ranker keep
-  learning from every event, as in the worker;
+- learning: the engagements (co-engagement links, decayed popularity, the behaviour facet) and
+  the ranker keep learning from every event, as in the worker;
 - frozen: a copy of both taken at the shift, never updated after it.
 Each event after the shift is scored before it is applied (HR@k, items the user already engaged
 with excluded); an event whose item the user already had (the permutation can map onto one) is

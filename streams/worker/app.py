@@ -8,6 +8,7 @@ applied once the handler's table writes and output records are acknowledged by t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable, Sequence
@@ -180,12 +181,19 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         mark_recovered("tables")
 
     items.table.on_recover(tables_restored)
+    catalogue_indexed = asyncio.Event()
+
+    def catalogue_caught_up() -> None:
+        mark_recovered("catalogue")
+        catalogue_indexed.set()
+
     catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
-                                  s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
+                                  s.fetch_max_wait_ms, on_caught_up=catalogue_caught_up)
     app.task(catalogue.run)
     engagements = None
     if ctx.recommender is not None:
-        engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms)
+        engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms,
+                                         after=catalogue_indexed.wait)
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)

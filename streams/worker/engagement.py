@@ -5,14 +5,16 @@ beginning (streams/worker/follower.py) and folds it into the recommender's ``Eng
 item for any user.
 
 After a restart the topic is read again from the beginning: the state is rebuilt, not restored.
-Folding is a sum, so the order across partitions does not matter; a record published twice (a
-crash between the send and the commit) is dropped by its (user, event id).
+Popularity and links are sums (order does not matter); the behaviour facet's SGD steps are not, so
+the records are published to one partition (read in offset order) and folding starts only once the
+catalogue is indexed (its vectors start from the items' texts). A record published twice (a crash
+between the send and the commit) is dropped by its (user, event id).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Awaitable, Callable
 
 from aiokafka import ConsumerRecord
 
@@ -26,11 +28,21 @@ log = logging.getLogger(__name__)
 
 class EngagementFollower(LogFollower):
     def __init__(self, bootstrap: str, topic: str, recommender: Recommender, fetch_max_wait_ms: int = 100,
-                 on_caught_up: Callable[[], None] | None = None) -> None:
+                 on_caught_up: Callable[[], None] | None = None,
+                 after: Callable[[], Awaitable[object]] | None = None) -> None:
+        """``after``: awaited before the first read (the catalogue indexed)."""
         super().__init__(bootstrap, topic, self._fold, fetch_max_wait_ms, on_caught_up)
         self.recommender = recommender
+        self.after = after
         self.malformed = 0  # records that could not be read
         self.folded = 0  # engagements in the records read
+
+    async def run(self) -> None:
+        if self.after is not None:
+            # The behaviour facet starts an item's vectors from its text in the index: an item
+            # folded before the catalogue is indexed would start elsewhere, and differ by worker.
+            await self.after()
+        await super().run()
 
     def _fold(self, records: list[ConsumerRecord]) -> None:
         engagements = self.recommender.engagements

@@ -133,9 +133,18 @@ def test_a_catalogue_that_shrinks_far_below_the_threshold_goes_back_to_exact_sea
     assert_matches_brute_force(index, live, rng)
 
 
-def test_a_user_who_has_seen_the_nearest_items_still_gets_k_of_the_next_ones():
-    """Exclusions are left out by the index (a FAISS ID selector), so a heavy user whose nearest
-    50 items are all excluded gets the next 10, on exact and on IVF search."""
+def test_a_user_who_has_seen_the_nearest_items_still_gets_k_of_the_next_ones(monkeypatch):
+    """Exclusions are left out by the index (a FAISS ID selector, asked for k, not k + excluded),
+    so a heavy user whose nearest 50 items are all excluded gets the next 10, on exact and on IVF
+    search."""
+    selectors: list[int] = []
+    real_batch = item_index_module.faiss.IDSelectorBatch
+
+    def recording_batch(ids):
+        selectors.append(len(ids))
+        return real_batch(ids)
+
+    monkeypatch.setattr(item_index_module.faiss, "IDSelectorBatch", recording_batch)
     rng, live = np.random.default_rng(5), {}
     exact = ann_index(threshold=N + 1)
     ivf = ann_index()
@@ -152,3 +161,4 @@ def test_a_user_who_has_seen_the_nearest_items_still_gets_k_of_the_next_ones():
         for index in (exact, ivf):
             [got] = index.nearest([query], 10, exclude=[seen])
             assert [i for i, _ in got] == [i for i, _ in ranked[50:60]]
+    assert selectors == [50] * 10  # every search skipped the 50 in the index
