@@ -93,6 +93,10 @@ class Settings:
     # Waiting for the broker at start: retry with backoff this long (0 = until it answers), so a
     # worker started before its broker comes up instead of crash-looping.
     broker_wait_s: float = 0.0
+    # At a start, user events wait until the catalogue is current (the items topic and changelog
+    # as they were then: streams/worker/catalogue.py); after this long they go on anyway (0 = wait
+    # for it however long it takes).
+    catalogue_wait_s: float = 600.0
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
     topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
     drift_window: int = 500  # events per drift window (reference = the first, current = the last)
@@ -237,6 +241,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "BROKER_WAIT_S": ("broker_wait_s", float),
+    "CATALOGUE_WAIT_S": ("catalogue_wait_s", float),
     "HEALTH_PROBE_S": ("health_probe_s", float),
     "DRIFT_WINDOW": ("drift_window", int),
     "TOPIC_CLUSTERS": ("topic_clusters", int),

@@ -21,8 +21,9 @@ So for the topics the agents read (each agent goes through the worker's ``in_ord
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Iterable, Sequence
 
 from aiokafka import TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -52,6 +53,12 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         self._guarded_topics: frozenset[str] | None = None
         self._fetches = 0  # getmany calls so far
         self._sought: dict[TP, tuple[int, int]] = {}  # our seek: (offset, fetches when it completed)
+        self._held: tuple[frozenset[str], asyncio.Event] | None = None
+
+    def hold(self, topics: Iterable[str], until: asyncio.Event) -> None:
+        """The agents of ``topics`` wait on purpose until ``until`` is set (the catalogue gate):
+        records fetched meanwhile are not reported as lost."""
+        self._held = (frozenset(topics), until)
 
     def _guarded(self, tp: TP) -> bool:
         """The agents' input topics. Not the changelogs: Faust's recovery reads them through this
@@ -88,8 +95,10 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
     # -- records ---------------------------------------------------------------------------------
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         self._fetches += 1
-        fetch = self._fetches
-        for tp, offset in self.guard.stalled(time.monotonic()):
+        fetch, now = self._fetches, time.monotonic()
+        if self._held is not None and not self._held[1].is_set():
+            self.guard.waiting([tp for tp in self.assignment() if tp.topic in self._held[0]], now)
+        for tp, offset in self.guard.stalled(now):
             self.log.warning("%s: records fetched but none reached the agent; reading again from %d", tp, offset)
             await self._seek_guarded(tp, offset)
         async for tp, message in super().getmany(timeout):

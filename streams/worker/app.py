@@ -48,7 +48,7 @@ from streams.state.engagement import Engagements
 from streams.state.ranker import OnlineRanker
 from streams.state.recommend import Recommender, topic_lookup
 from streams.worker.broker_health import BrokerHealth
-from streams.worker.catalogue import CatalogueFollower
+from streams.worker.catalogue import CatalogueFollower, CatalogueGate
 from streams.worker.context import Outbox, WorkerContext
 from streams.worker.engagement import EngagementFollower
 from streams.worker.heads import LearnedHeads
@@ -74,11 +74,12 @@ class Worker:
     drift: DriftMonitor
     broker_health: BrokerHealth
     catalogue: CatalogueFollower
+    catalogue_gate: CatalogueGate
     engagements: EngagementFollower | None = None
 
     def ready(self) -> bool:
         return (self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
-                and self.catalogue.caught_up_at is not None)
+                and self.catalogue.caught_up_at is not None and self.catalogue_gate.opened.is_set())
 
     def health(self) -> dict[str, Any]:
         ctx = self.ctx
@@ -91,6 +92,8 @@ class Worker:
             "items_indexed": len(ctx.index),
             "catalogue_records_read": self.catalogue.records,
             "index_rebuild_s": _rounded(self.catalogue.rebuild_s),
+            # User events wait at a start until the catalogue is current (streams/worker/catalogue.py).
+            "catalogue_gate": self.catalogue_gate.to_dict(),
             "index": ctx.index.ann.to_dict(),  # exact or IVF search (big catalogues), its last build
             "users": len(self.users.table),
             "model": ctx.encoder.model_name,
@@ -181,19 +184,23 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         mark_recovered("tables")
 
     items.table.on_recover(tables_restored)
-    catalogue_indexed = asyncio.Event()
-
-    def catalogue_caught_up() -> None:
-        mark_recovered("catalogue")
-        catalogue_indexed.set()
-
     catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
-                                  s.fetch_max_wait_ms, on_caught_up=catalogue_caught_up)
+                                  s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
     app.task(catalogue.run)
+    gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s)
+    user_topics = [t.name for t in (*USER_TOPICS, USERS_REPARTITION)]
+
+    async def open_catalogue_gate() -> None:
+        app.consumer.hold(user_topics, gate.opened)  # user records wait on purpose meanwhile
+        await gate.run()
+
+    app.task(open_catalogue_gate)
     engagements = None
     if ctx.recommender is not None:
+        # The behaviour facet starts an item's vectors from its text in the index, so engagements
+        # are folded once the catalogue is current too.
         engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms,
-                                         after=catalogue_indexed.wait)
+                                         after=gate.opened.wait)
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)
@@ -221,15 +228,18 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.consumer.applied(events)
         progress.batch_done()
 
-    def agent(channel: faust.ChannelT, name: str, handle: Handler) -> None:
+    def agent(channel: faust.ChannelT, name: str, handle: Handler, after: asyncio.Event | None = None) -> None:
         async def run(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(s.batch_max, within=s.batch_wait_ms / 1000.0):
                 ctx.metrics.batch_records.labels(name).observe(len(batch))
+                if after is not None:
+                    await after.wait()
                 await in_order(batch, handle)
 
         app.agent(channel, name=name)(run)
 
-    agent(app.topic(*(t.name for t in (*USER_TOPICS, USERS_REPARTITION)), **raw), "user-events", users.handle)
+    # A click is folded in with its item's vector from the index: user events wait for the gate.
+    agent(app.topic(*user_topics, **raw), "user-events", users.handle, after=gate.opened)
     agent(topics[ITEMS.name], "item-events", items.handle)
     agent(topics[NEWS.name], "news-events", news.handle_news)
     agent(app.topic(MENTIONS.name, WATCHERS.name, **raw), "entity-events", news.handle_entities)
@@ -245,7 +255,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
     broker_health = BrokerHealth(s.bootstrap)
     app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
-    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue, engagements)
+    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue, gate, engagements)
     # GET /metrics: Faust's own sensors and ours, in the worker's registry.
     setup_prometheus_sensors(app, registry=ctx.metrics.registry, name_prefix="faust")
     ctx.metrics.registry.register(StateCollector(worker))

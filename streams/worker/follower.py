@@ -30,6 +30,7 @@ class LogFollower:
         # rebuild time of what the callback builds (the index, the engagements).
         self.rebuild_s: float | None = None
         self.records = 0
+        self.positions: dict[int, int] = {}  # partition -> the next offset to read (all before it applied)
 
     async def run(self) -> None:
         """Follow the topic until cancelled; retries while the broker is away."""
@@ -51,7 +52,7 @@ class LogFollower:
                                     auto_offset_reset="earliest", fetch_max_wait_ms=self.fetch_max_wait_ms)
         await consumer.start()
         try:
-            partitions = await self._partitions(consumer)
+            partitions = await topic_partitions(consumer, self.topic)
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
@@ -73,14 +74,16 @@ class LogFollower:
                 if records:
                     self.records += len(records)
                     self.apply(records)
+                self.positions = {tp.partition: await consumer.position(tp) for tp in tps}
         finally:
             await consumer.stop()
 
-    async def _partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
-        """The topic's partitions, once it exists (the worker creates it when it starts)."""
-        while True:
-            await consumer.topics()  # refreshes metadata
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                return partitions
-            await asyncio.sleep(0.5)
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """The topic's partitions, once it exists (the worker creates its topics when it starts)."""
+    while True:
+        await consumer.topics()  # refreshes metadata
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return partitions
+        await asyncio.sleep(0.5)

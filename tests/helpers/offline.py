@@ -63,13 +63,29 @@ def settled_profiles(worker: WorkerProcess, users: list[str], total: int, timeou
                      headers: dict[str, str] | None = None) -> dict[str, dict]:
     """Every user's profile once their event counts add up to ``total``, read again 3 s later
     (anything re-delivered by then must not change a thing)."""
-    deadline = time.monotonic() + timeout_s
+    deadline, profiles = time.monotonic() + timeout_s, {}
     while time.monotonic() < deadline:
-        if sum(sum(p["event_counts"].values()) for p in all_profiles(worker.base, users, headers).values()) >= total:
+        profiles = all_profiles(worker.base, users, headers)
+        if counted(profiles) >= total:
             time.sleep(3)
             return all_profiles(worker.base, users, headers)
         time.sleep(2)
-    pytest.fail(f"profiles stopped short of {total} events (lost updates); see {worker.log_path}")
+    pytest.fail(f"profiles stopped short of {total} events (lost updates): {shortfall(worker, users, profiles)}")
+
+
+def counted(profiles: dict[str, dict]) -> int:
+    return sum(sum(p["event_counts"].values()) for p in profiles.values())
+
+
+def shortfall(worker: WorkerProcess, users: list[str], profiles: dict[str, dict]) -> str:
+    """What a failed wait saw, to tell a lost update from a stalled worker or an unanswered read."""
+    health = worker.health() or {}
+    keys = ("status", "events_applied", "redelivered_skipped", "duplicate_skipped", "misplaced_forwarded",
+            "user_events_dead_lettered", "input_order")
+    log = worker.log_path.read_text(errors="replace").splitlines() if worker.log_path.exists() else []
+    warnings = [line[:300] for line in log if "WARNING" in line or "ERROR" in line][-15:]
+    return (f"{counted(profiles)} counted; no profile for {[u for u in users if u not in profiles][:10]}; "
+            f"health {({k: health.get(k) for k in keys})}; log {worker.log_path}, its last warnings: {warnings}")
 
 
 def assert_equal_to_offline(profiles: dict[str, dict], expected: dict[str, InterestState], layout) -> None:
