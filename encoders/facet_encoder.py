@@ -154,3 +154,11 @@ class FacetEncoder:
     def describe(self, z: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
         """Named, human-readable readings of (possibly averaged) facet vectors."""
         return {name: self.heads[name].describe(np.asarray(z[name])) for name in self.heads if name in z}
+
+    def describe_rows(self, z: Mapping[str, np.ndarray]) -> list[dict[str, dict[str, float]]]:
+        """``describe`` of each row of several users' facets (rows), one array operation per head."""
+        names = [name for name in self.heads if name in z]
+        if not names:
+            return []
+        per_head = {name: self.heads[name].describe_rows(np.asarray(z[name])) for name in names}
+        return [{name: per_head[name][n] for name in names} for n in range(len(per_head[names[0]]))]

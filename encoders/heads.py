@@ -28,6 +28,8 @@ class FacetHead(Protocol):
 
     def describe(self, vector: np.ndarray) -> dict[str, float]: ...
 
+    def describe_rows(self, rows: np.ndarray) -> list[dict[str, float]]: ...
+
 
 class TopicHead:
     """z_topic: the pooled sentence embedding itself, i.e. what the text is about."""
@@ -41,9 +43,12 @@ class TopicHead:
         return l2_normalise(embeddings.astype(np.float32, copy=False))
 
     def describe(self, vector: np.ndarray) -> dict[str, float]:
+        return self.describe_rows(np.asarray(vector)[None, :])[0]
+
+    def describe_rows(self, rows: np.ndarray) -> list[dict[str, float]]:
         # The norm of an averaged topic vector says how focused the interests are (1 = one topic);
         # named shares come from the catalogue categories (ItemIndex.category_shares).
-        return {"coherence": float(np.linalg.norm(vector))}
+        return [{"coherence": float(n)} for n in np.linalg.norm(rows, axis=1)]
 
 
 VADER_NEUTRAL_BAND = 0.05  # VADER's documented threshold on its compound score
@@ -112,10 +117,14 @@ class SentimentHead:
         return l2_normalise(self.probabilities(embeddings, texts)).astype(np.float32)
 
     def describe(self, vector: np.ndarray) -> dict[str, float]:
-        probs = np.clip(vector, 0.0, None)
-        probs = probs / max(float(probs.sum()), 1e-12)
-        out = {label: float(p) for label, p in zip(self.labels, probs)}
-        out["score"] = out["positive"] - out["negative"]  # in [-1, 1]
+        return self.describe_rows(np.asarray(vector)[None, :])[0]
+
+    def describe_rows(self, rows: np.ndarray) -> list[dict[str, float]]:
+        probs = np.clip(np.asarray(rows, dtype=np.float64), 0.0, None)
+        probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        out = []
+        for neg, neu, pos in probs.tolist():
+            out.append({"negative": neg, "neutral": neu, "positive": pos, "score": pos - neg})  # score in [-1, 1]
         return out
 
 
@@ -170,7 +179,11 @@ class StyleHead:
         return l2_normalise(rows)
 
     def describe(self, vector: np.ndarray) -> dict[str, float]:
-        const = float(vector[-1])
-        if const <= 1e-12:
-            return {name: 0.0 for name in self.readings}
-        return {name: min(1.0, max(-1.0, float(vector[i]) / const)) for i, name in enumerate(self.readings)}
+        return self.describe_rows(np.asarray(vector)[None, :])[0]
+
+    def describe_rows(self, rows: np.ndarray) -> list[dict[str, float]]:
+        rows = np.asarray(rows, dtype=np.float64)
+        const = rows[:, -1:]
+        readings = np.clip(rows[:, :-1] / np.where(const > 1e-12, const, 1.0), -1.0, 1.0)
+        readings[const[:, 0] <= 1e-12] = 0.0
+        return [dict(zip(self.readings, r)) for r in readings.tolist()]

@@ -75,13 +75,20 @@ class TopicClusters:
         return out
 
     def shares(self, topic: np.ndarray, top: int = 3) -> list[tuple[str, float]]:
+        return self.shares_rows(np.asarray(topic)[None, :], top)[0]
+
+    def shares_rows(self, topics: np.ndarray, top: int = 3) -> list[list[tuple[str, float]]]:
+        """Each row's shares of the discovered topics (softmax over its cosine to each centroid),
+        the ``top`` largest, in one matrix product."""
         if not self.counts:
-            return []
-        cos = self.centroids @ (np.asarray(topic, dtype=np.float64) / max(np.linalg.norm(topic), 1e-12))
-        w = np.exp(self.temperature * (cos - cos.max()))
-        shares = w / w.sum()
+            return [[] for _ in range(len(topics))]
+        rows = np.asarray(topics, dtype=np.float64)
+        cos = (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)) @ self.centroids.T
+        w = np.exp(self.temperature * (cos - cos.max(axis=1, keepdims=True)))
+        shares = w / w.sum(axis=1, keepdims=True)
         names = self.names()
-        return [(names[i], float(shares[i])) for i in np.argsort(-shares)[:top]]
+        order = np.argsort(-shares, axis=1)[:, :top]
+        return [[(names[i], float(row[i])) for i in idx] for row, idx in zip(shares, order)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"k": self.k, "version": self.version, "counts": self.counts,

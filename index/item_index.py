@@ -196,15 +196,20 @@ class ItemIndex:
     def category_shares(self, topic: np.ndarray, top: int = 3, temperature: float = 8.0) -> list[tuple[str, float]]:
         """A topic vector as shares of catalogue categories: softmax over its cosine to each
         category's centroid. Empty when no indexed item has a category."""
+        return self.category_shares_rows(np.asarray(topic)[None, :], top, temperature)[0]
+
+    def category_shares_rows(self, topics: np.ndarray, top: int = 3,
+                             temperature: float = 8.0) -> list[list[tuple[str, float]]]:
+        """``category_shares`` of each row, in one matrix product (a micro-batch's profiles)."""
         cats = self._categories()
         if cats is None:
-            return []
+            return [[] for _ in range(len(topics))]
         names, centroids = cats
-        cos = centroids @ l2_normalise(np.asarray(topic, dtype=np.float64))
-        weights = np.exp(temperature * (cos - cos.max()))
-        shares = weights / weights.sum()
-        order = np.argsort(-shares)[:top]
-        return [(names[i], float(shares[i])) for i in order]
+        cos = l2_normalise(np.asarray(topics, dtype=np.float64)) @ centroids.T
+        weights = np.exp(temperature * (cos - cos.max(axis=1, keepdims=True)))
+        shares = weights / weights.sum(axis=1, keepdims=True)
+        order = np.argsort(-shares, axis=1)[:, :top]
+        return [[(names[i], float(row[i])) for i in idx] for row, idx in zip(shares, order)]
 
     # -- reads -------------------------------------------------------------------------------------
     def vectors(self, item_id: str) -> dict[str, np.ndarray]:

@@ -177,6 +177,9 @@ class Settings:
             raise SettingsError("popularity half-lives must be > 0 (at least one)")
         if r.candidates.per_source < 1 or r.ranker.lr < 0 or r.candidates.learn_per_batch < 0:
             raise SettingsError("recommend per_source >= 1, ranker lr >= 0, learn_per_batch >= 0")
+        b = r.engagement.behaviour
+        if b.dim < 1 or b.lr < 0 or b.negatives < 0:
+            raise SettingsError(f"behaviour dim >= 1, lr >= 0, negatives >= 0; got {b.dim}, {b.lr}, {b.negatives}")
         i = self.index
         if any(w <= 0 for w in i.facet_weights.values()):
             raise SettingsError(f"facet weights must be > 0 (stored item vectors are scaled by them), got {i.facet_weights}")
@@ -291,4 +294,8 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_MIN_HOLDOUT": ("recommend.ranker.min_holdout", int),
     "CANDIDATES_PER_SOURCE": ("recommend.candidates.per_source", int),
     "RANKER_LEARN_PER_BATCH": ("recommend.candidates.learn_per_batch", int),
+    "BEHAVIOUR": ("recommend.engagement.behaviour.enabled", parse_bool),
+    "BEHAVIOUR_DIM": ("recommend.engagement.behaviour.dim", int),
+    "BEHAVIOUR_LR": ("recommend.engagement.behaviour.lr", float),
+    "BEHAVIOUR_NEGATIVES": ("recommend.engagement.behaviour.negatives", int),
 }

@@ -46,6 +46,9 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
     # worker waits before it sees a new record on a broker that answers only at the deadline
     # (the bundled Tansu answers at about half of it); set per app by ``guarded_consumer``.
     fetch_max_wait_ms: int = 1500
+    # Topics whose records are not fetched until the event is set (the catalogue gate: user
+    # events wait for the index at a start); set per app by ``guarded_consumer``.
+    hold: tuple[frozenset[str], asyncio.Event] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -53,12 +56,6 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         self._guarded_topics: frozenset[str] | None = None
         self._fetches = 0  # getmany calls so far
         self._sought: dict[TP, tuple[int, int]] = {}  # our seek: (offset, fetches when it completed)
-        self._held: tuple[frozenset[str], asyncio.Event] | None = None
-
-    def hold(self, topics: Iterable[str], until: asyncio.Event) -> None:
-        """The agents of ``topics`` wait on purpose until ``until`` is set (the catalogue gate):
-        records fetched meanwhile are not reported as lost."""
-        self._held = (frozenset(topics), until)
 
     def _guarded(self, tp: TP) -> bool:
         """The agents' input topics. Not the changelogs: Faust's recovery reads them through this
@@ -93,12 +90,22 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         self._sought[tp] = (offset, self._fetches)
 
     # -- records ---------------------------------------------------------------------------------
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        """Held topics are left out of the fetch altogether. Holding their agent instead would
+        leave fetched records unacknowledged in Faust's queues: one full queue stops delivery of
+        every topic (the item records the gate waits for included), and a rebalance waits for
+        them to be acknowledged."""
+        if self.hold is not None and not self.hold[1].is_set() and active_partitions is not None:
+            active_partitions = {tp for tp in active_partitions if tp.topic not in self.hold[0]}
+            if not active_partitions:
+                await asyncio.sleep(min(timeout, 0.2))
+                return {}
+        return await super()._getmany(active_partitions, timeout)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         self._fetches += 1
-        fetch, now = self._fetches, time.monotonic()
-        if self._held is not None and not self._held[1].is_set():
-            self.guard.waiting([tp for tp in self.assignment() if tp.topic in self._held[0]], now)
-        for tp, offset in self.guard.stalled(now):
+        fetch = self._fetches
+        for tp, offset in self.guard.stalled(time.monotonic()):
             self.log.warning("%s: records fetched but none reached the agent; reading again from %d", tp, offset)
             await self._seek_guarded(tp, offset)
         async for tp, message in super().getmany(timeout):
@@ -145,9 +152,12 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         return self.guard.committable(tp)
 
 
-def guarded_consumer(fetch_max_wait_ms: int) -> type[GuardedConsumer]:
-    """The consumer class for one app (``app.transport.Consumer``), with its fetch wait."""
-    return type("GuardedConsumer", (GuardedConsumer,), {"fetch_max_wait_ms": int(fetch_max_wait_ms)})
+def guarded_consumer(fetch_max_wait_ms: int, hold: tuple[Iterable[str], asyncio.Event] | None = None
+                     ) -> type[GuardedConsumer]:
+    """The consumer class for one app (``app.transport.Consumer``), with its fetch wait and the
+    topics it does not fetch until an event is set."""
+    held = (frozenset(hold[0]), hold[1]) if hold is not None else None
+    return type("GuardedConsumer", (GuardedConsumer,), {"fetch_max_wait_ms": int(fetch_max_wait_ms), "hold": held})
 
 
 def _kafka_tp(tp: TP) -> TopicPartition:

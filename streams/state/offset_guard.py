@@ -91,12 +91,6 @@ class OffsetGuard(Generic[P]):
             self._fetched[tp] = offset + 1
         self._seen_at.setdefault(tp, now)
 
-    def waiting(self, tps: list[P], now: float) -> None:
-        """The agent of these partitions waits on purpose (nothing is lost): not a stall."""
-        for tp in tps:
-            if tp in self._seen_at:
-                self._seen_at[tp] = now
-
     def stalled(self, now: float) -> list[tuple[P, int]]:
         """Partitions to read again, and from where: records were fetched past the expected offset
         but nothing reached the agent for ``stall_after_s``."""

@@ -33,13 +33,17 @@ def facet_movement(before: np.ndarray | None, after: np.ndarray, layout: Layout)
 
 
 def top_movers(state: InterestState, per_facet: int = 3) -> dict[str, list[dict[str, object]]]:
-    """For each facet, the recent events that moved it most (largest first)."""
-    facets = state.movers[-1]["moved"].keys() if state.movers else []
-    return {
-        f: [{"event_id": m["event_id"], "kind": m["kind"], "ts": m["ts"], "moved": m["moved"][f]}
-            for m in sorted(state.movers, key=lambda m: -m["moved"][f])[:per_facet]]
-        for f in facets
-    }
+    """For each facet, the recent events that moved it most (largest first; ties: earliest first)."""
+    if not state.movers:
+        return {}
+    facets = list(state.movers[-1]["moved"])
+    moved = np.array([[m["moved"][f] for f in facets] for m in state.movers], dtype=np.float64)
+    order = np.argsort(-moved, axis=0, kind="stable")[:per_facet]  # stable: as sorted() did
+    out = {}
+    for j, f in enumerate(facets):
+        out[f] = [{"event_id": state.movers[i]["event_id"], "kind": state.movers[i]["kind"], "ts": state.movers[i]["ts"],
+                   "moved": state.movers[i]["moved"][f]} for i in order[:, j].tolist()]
+    return out
 
 
 def to_profile(
@@ -48,10 +52,13 @@ def to_profile(
     layout: Layout,
     readings: Mapping[str, object],
     half_life_s: float,
+    z: Mapping[str, np.ndarray] | None = None,
 ) -> UserProfile:
     """The profile record: Z, evidence, counts, and ``readings`` (named facet readings) with the
-    events that moved each facet and the entities the user follows or reads about."""
-    z = user_z(state, layout) if not state.empty else {}
+    events that moved each facet and the entities the user follows or reads about. ``z``: the
+    user's Z when the caller has it already (``user_z``)."""
+    if z is None:
+        z = user_z(state, layout) if not state.empty else {}
     summary = {**readings, "moved_by": top_movers(state), "entities": {
         "follows": list(state.follows),
         "reads_about": {e: round(w, 3) for e, w in state.entity_weights(state.updated_at, half_life_s).items()},

@@ -123,7 +123,8 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 3)
 
 
-def faust_app(s: Settings) -> faust.App:
+def faust_app(s: Settings, hold: tuple[list[str], asyncio.Event] | None = None) -> faust.App:
+    """The Faust app; ``hold``: topics not fetched until the event is set (the catalogue gate)."""
     app = faust.App(
         s.app_id,
         broker=s.broker,
@@ -145,14 +146,18 @@ def faust_app(s: Settings) -> faust.App:
     )
     # Agents apply each input record once and in offset order, and commit only what they have
     # applied and delivered (streams/faust_ext/consumer.py: Faust can otherwise skip records).
-    app.transport.Consumer = guarded_consumer(s.fetch_max_wait_ms)
+    app.transport.Consumer = guarded_consumer(s.fetch_max_wait_ms, hold)
     return app
 
 
 def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Worker:
     s = settings
     encoder = encoder or FacetEncoder(s.encoder)
-    app = faust_app(s)
+    # A click is folded in with its item's vector from the index: at a start, user records are
+    # not fetched until the catalogue is current (CatalogueGate, streams/worker/catalogue.py).
+    user_topics = [t.name for t in (*USER_TOPICS, USERS_REPARTITION)]
+    catalogue_current = asyncio.Event()
+    app = faust_app(s, hold=(user_topics, catalogue_current))
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     topics = {t.name: app.topic(t.name, **raw) for t in TOPICS}
     ctx = WorkerContext(
@@ -187,14 +192,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
                                   s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
     app.task(catalogue.run)
-    gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s)
-    user_topics = [t.name for t in (*USER_TOPICS, USERS_REPARTITION)]
-
-    async def open_catalogue_gate() -> None:
-        app.consumer.hold(user_topics, gate.opened)  # user records wait on purpose meanwhile
-        await gate.run()
-
-    app.task(open_catalogue_gate)
+    gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current)
+    app.task(gate.run)
     engagements = None
     if ctx.recommender is not None:
         # The behaviour facet starts an item's vectors from its text in the index, so engagements
@@ -228,18 +227,15 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.consumer.applied(events)
         progress.batch_done()
 
-    def agent(channel: faust.ChannelT, name: str, handle: Handler, after: asyncio.Event | None = None) -> None:
+    def agent(channel: faust.ChannelT, name: str, handle: Handler) -> None:
         async def run(stream: faust.StreamT) -> None:
             async for batch in stream.take_events(s.batch_max, within=s.batch_wait_ms / 1000.0):
                 ctx.metrics.batch_records.labels(name).observe(len(batch))
-                if after is not None:
-                    await after.wait()
                 await in_order(batch, handle)
 
         app.agent(channel, name=name)(run)
 
-    # A click is folded in with its item's vector from the index: user events wait for the gate.
-    agent(app.topic(*user_topics, **raw), "user-events", users.handle, after=gate.opened)
+    agent(app.topic(*user_topics, **raw), "user-events", users.handle)
     agent(topics[ITEMS.name], "item-events", items.handle)
     agent(topics[NEWS.name], "news-events", news.handle_news)
     agent(app.topic(MENTIONS.name, WATCHERS.name, **raw), "entity-events", news.handle_entities)

@@ -10,9 +10,9 @@ A change applied by the agent is applied again when its changelog record arrives
 vector: no effect). While the follower lags, an item changed twice in quick succession can
 briefly show its previous version; the newest wins once the follower reaches it.
 
-At a start the user agent waits for the catalogue to be current (``CatalogueGate``): a click is
-folded in with its item's vector from the index, so reading a backlog of clicks before the index
-holds their items would dead-letter them.
+At a start, user records are not fetched until the catalogue is current (``CatalogueGate``): a
+click is folded in with its item's vector from the index, so reading a backlog of clicks before
+the index holds their items would dead-letter them.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from schemas import load_json
 from streams.worker.follower import LogFollower, topic_partitions
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")  # a topic partition
 
 Apply = Callable[[list[tuple[str, dict[str, Any] | None]]], int]  # (item id, value or None = delete)
 
@@ -49,27 +49,31 @@ class CatalogueFollower(LogFollower):
 
 
 class CatalogueGate:
-    """Holds the user agent until the catalogue is current as of the worker's start.
+    """Keeps user records from being fetched until the catalogue is current as of the worker's start.
 
     Why: a click's vector is its item's vector from the index, and a click on an item the index
-    does not have is dead-lettered. At a start the user agent reads its backlog at once, while the
-    index is still being rebuilt from the items changelog (a restart) or the item agents are still
-    encoding the items topic's backlog (a new deployment or app id on topics with history); those
-    clicks would be dead-lettered although their items are in the catalogue. So the gate opens once
-    - the catalogue follower has read the items changelog as it was at the start,
-    - the app's consumer group has committed the items topic up to its end offsets at the start
-      (the item agents of any worker applied those records and their changelog writes landed), and
-    - the follower has read the changelog up to its end offsets at that moment.
-    It opens anyway after ``max_wait_s`` (0 = never gives up), logging a warning: a stuck item
-    pipeline must not stop user events for good. On the bundled Tansu, whose end offset is the last
-    batch's base offset + 1, it can open a few records early (docs/guarantees.md).
+    does not have is dead-lettered. At a start the user agent would read its backlog at once, while
+    the index is still being rebuilt from the items changelog (a restart) or the item agents are
+    still encoding the items topic's backlog (a new deployment, or a new app id, on topics with
+    history); those clicks would be dead-lettered although their items are in the catalogue. So the
+    gate opens once
+    1. the catalogue follower has read the items changelog as it was when it started,
+    2. the app's consumer group has committed the items topic up to the end offsets it had when the
+       gate started (any worker's item agents applied those records, and their changelog writes
+       landed), and
+    3. the follower has read the changelog up to its end offsets at that moment.
+    Step 2 gives up after ``max_wait_s`` (0 = never) with a warning: a stuck item pipeline must not
+    stop user events for good. Steps 1 and 3 depend only on this worker's follower and the broker.
+    Known limits (docs/guarantees.md): a transaction marker at the end of an items partition keeps
+    step 2 waiting until the next item or ``max_wait_s``; on the bundled Tansu, whose end offset is
+    the last producer batch's base offset + 1, step 2 can pass a few records early.
     """
 
     def __init__(self, bootstrap: str, group_id: str, items_topic: str, follower: LogFollower,
-                 max_wait_s: float, poll_s: float = 0.5) -> None:
+                 max_wait_s: float, poll_s: float = 0.5, opened: asyncio.Event | None = None) -> None:
         self.bootstrap, self.group_id, self.items_topic = bootstrap, group_id, items_topic
         self.follower, self.max_wait_s, self.poll_s = follower, max_wait_s, poll_s
-        self.opened = asyncio.Event()
+        self.opened = opened or asyncio.Event()  # set once open (the consumer fetches user topics then)
         self.items_behind_at_start: int | None = None  # item records not yet applied by the group then
         self.waited_s: float | None = None
         self.gave_up = False
@@ -80,52 +84,67 @@ class CatalogueGate:
 
     async def run(self) -> None:
         started = time.monotonic()
+        while self.follower.caught_up_at is None:
+            await asyncio.sleep(self.poll_s)
         try:
-            await asyncio.wait_for(self._retrying(), self.max_wait_s or None)
+            await asyncio.wait_for(self._retrying(self._items_applied), self.max_wait_s or None)
         except asyncio.TimeoutError:
             self.gave_up = True
-            log.warning("catalogue not current after %.0f s (items_behind_at_start=%s); user events go on, "
-                        "clicks on items not indexed yet are dead-lettered", self.max_wait_s, self.items_behind_at_start)
+            log.warning("the items topic was not applied within %.0f s (items_behind_at_start=%s); user events go "
+                        "on, and clicks on items not indexed yet are dead-lettered", self.max_wait_s,
+                        self.items_behind_at_start)
+        await self._retrying(self._changelog_read)
         self.waited_s = time.monotonic() - started
         self.opened.set()
         log.info("catalogue gate open after %.1f s (%s item records were behind at the start)",
                  self.waited_s, self.items_behind_at_start)
 
-    async def _retrying(self) -> None:
+    async def _retrying(self, step: Callable[[AIOKafkaConsumer, AIOKafkaAdminClient], Awaitable[None]]) -> None:
+        """Run ``step`` with a consumer (no group) and an admin client until it completes; any
+        error (the broker went away, an unexpected answer) is logged and the step asked again, as
+        a gate that crashed would stop user events for good."""
         while True:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
             try:
-                return await self._until_current()
-            except (KafkaError, OSError) as exc:  # the broker went away meanwhile: ask again
-                log.warning("catalogue gate: %s; asking again in 2 s", exc)
+                await consumer.start()
+                await admin.start()
+                return await step(consumer, admin)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - see the docstring
+                log.exception("catalogue gate: asking again in 2 s")
                 await asyncio.sleep(2.0)
+            finally:
+                await admin.close()
+                await consumer.stop()
 
-    async def _until_current(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            await consumer.start()
-            await admin.start()
-            items = sorted_tps(await topic_partitions(consumer, self.items_topic), self.items_topic)
-            end = await consumer.end_offsets(items)
-            while True:
-                committed = await admin.list_consumer_group_offsets(self.group_id, partitions=items)
-                behind = sum(max(0, end[tp] - _offset(committed.get(tp))) for tp in items)
-                if self.items_behind_at_start is None:
-                    self.items_behind_at_start = behind
-                if behind == 0 and self.follower.caught_up_at is not None:
-                    break
-                await asyncio.sleep(self.poll_s)
-            changelog = sorted_tps(await topic_partitions(consumer, self.follower.topic), self.follower.topic)
-            end = await consumer.end_offsets(changelog)
-            while any(self.follower.positions.get(tp.partition, 0) < end[tp] for tp in changelog):
-                await asyncio.sleep(self.poll_s)
-        finally:
-            await admin.close()
-            await consumer.stop()
+    async def _items_applied(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
+        items = sorted_tps(await topic_partitions(consumer, self.items_topic), self.items_topic)
+        end = await consumer.end_offsets(items)
+        # Records removed by retention were never there to apply: a new group starts at the first one.
+        first = await consumer.beginning_offsets(items)
+        while True:
+            committed = await admin.list_consumer_group_offsets(self.group_id, partitions=items)
+            behind = items_behind(end, first, {tp: c.offset for tp, c in committed.items()})
+            if self.items_behind_at_start is None:
+                self.items_behind_at_start = behind
+            if behind == 0:
+                return
+            await asyncio.sleep(self.poll_s)
+
+    async def _changelog_read(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
+        changelog = sorted_tps(await topic_partitions(consumer, self.follower.topic), self.follower.topic)
+        end = await consumer.end_offsets(changelog)
+        while any(self.follower.positions.get(tp.partition, 0) < end[tp] for tp in changelog):
+            await asyncio.sleep(self.poll_s)
 
 
-def _offset(committed: Any) -> int:
-    return committed.offset if committed is not None and committed.offset >= 0 else 0
+def items_behind(end: Mapping[T, int], first: Mapping[T, int], committed: Mapping[T, int]) -> int:
+    """Records not yet applied by the group: per partition, from its committed offset (-1 or
+    missing: never committed) or its first offset, whichever is later (retention may have removed
+    the records before it), to its end."""
+    return sum(max(0, end[tp] - max(first.get(tp, 0), committed.get(tp, -1), 0)) for tp in end)
 
 
 def sorted_tps(partitions: set[int], topic: str) -> list[TopicPartition]:

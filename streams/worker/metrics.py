@@ -104,7 +104,7 @@ class StateCollector:
             yield CounterMetricFamily(f"{PREFIX}_engagements_folded", "Engagements folded into popularity and links",
                                       value=rec["engagements"]["engagements"])
         yield _gauge("broker_reachable", "1 when the broker answers the health probe", int(w.broker_health.reachable))
-        yield _gauge("ready", "1 when tables are restored, no rebalance runs and the catalogue caught up", int(w.ready()))
+        yield _gauge("ready", "1 when tables are restored, no rebalance runs and the catalogue is current", int(w.ready()))
         lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag", "Input records not yet applied (end offset - committable)",
                                 labels=["topic", "partition"])
         consumer = w.app.consumer

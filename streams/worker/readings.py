@@ -3,11 +3,11 @@ heads, the index's categories and the discovered topics, which the pure state co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from schemas import SENTIMENT_LABELS, UserProfile, split_facets
+from schemas import SENTIMENT_LABELS, UserProfile, split_facets, unit_facets
 from streams.state.decay import InterestState
 from streams.state.interests import InterestsConfig, recent_interests
 from streams.state.profiles import to_profile
@@ -17,16 +17,32 @@ from streams.worker.context import WorkerContext
 def profile_of(ctx: WorkerContext, user_id: str, state: InterestState, with_interests: bool = False) -> UserProfile:
     """The profile; ``with_interests`` adds the user's several interests (the API's answer; the
     records on the profiles topic leave them out, they cost a clustering per user)."""
-    half_life = ctx.settings.decay.half_life_s
-    if state.empty:
-        return to_profile(user_id, state, ctx.layout, {}, half_life)
-    mean = split_facets(state.mean(), ctx.layout)
-    readings = ctx.encoder.describe(mean)
-    readings["topic"]["categories"] = dict(ctx.index.category_shares(mean["topic"]))
-    readings["topic"]["discovered"] = dict(ctx.topics.shares(mean["topic"]))
-    if with_interests:
-        readings["interests"] = interests_of(ctx, state)
-    return to_profile(user_id, state, ctx.layout, readings, half_life)
+    profile = profiles_of(ctx, {user_id: state})[user_id]
+    if with_interests and not state.empty:
+        profile.summary["interests"] = interests_of(ctx, state)
+    return profile
+
+
+def profiles_of(ctx: WorkerContext, states: Mapping[str, InterestState]) -> dict[str, UserProfile]:
+    """The profiles of several users (a micro-batch's): the readings that need the index's
+    categories and the discovered topics come from one matrix product each, not one per user
+    (per user they were the largest part of the user handler's time, benchmarks/RESULTS.md)."""
+    layout, half_life = ctx.layout, ctx.settings.decay.half_life_s
+    out = {u: to_profile(u, s, layout, {}, half_life) for u, s in states.items() if s.empty}
+    users = [u for u, s in states.items() if not s.empty]
+    if not users:
+        return out
+    means = np.stack([states[u].mean() for u in users])
+    facets, z = split_facets(means, layout), unit_facets(means, layout)
+    described = ctx.encoder.describe_rows(facets)
+    categories = ctx.index.category_shares_rows(facets["topic"])
+    discovered = ctx.topics.shares_rows(facets["topic"])
+    for n, user in enumerate(users):
+        readings = described[n]
+        readings["topic"]["categories"] = dict(categories[n])
+        readings["topic"]["discovered"] = dict(discovered[n])
+        out[user] = to_profile(user, states[user], layout, readings, half_life, z={name: v[n] for name, v in z.items()})
+    return out
 
 
 def interests_of(ctx: WorkerContext, state: InterestState, shown_items: int = 5) -> list[dict[str, Any]]:

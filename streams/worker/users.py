@@ -24,7 +24,7 @@ from streams.state.updates import UserInput, WatcherChange, apply_user_batch, ch
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
 from streams.worker.placement import forward_headers, partition_for, source_of
-from streams.worker.readings import drift_labels, profile_of
+from streams.worker.readings import drift_labels, profiles_of
 
 
 def text_of(record: UserRecord) -> str | None:
@@ -89,9 +89,10 @@ class UserHandler:
                     self.table.pop(user_id, None)  # a tombstone in the changelog
                     continue
                 self.table[user_id] = state.to_dict()
-            if not state.empty:  # only watchlist changes so far: no Z to publish
-                profile = profile_of(ctx, user_id, state)
-                await ctx.outbox.send(PROFILES.name, user_id.encode(), dump_json(profile.to_dict()))
+        # Only users with a Z (not those with only watchlist changes so far) get a profile record.
+        profiles = profiles_of(ctx, {u: s for u, s in result.states.items() if s is not None and not s.empty})
+        for user_id, profile in profiles.items():
+            await ctx.outbox.send(PROFILES.name, user_id.encode(), dump_json(profile.to_dict()))
         self._observe_latency(decoded, result.applied)
         if result.applied:
             rows = np.stack([inputs[pos].z for pos in result.applied])

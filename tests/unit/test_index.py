@@ -115,3 +115,26 @@ def test_bad_configuration_is_refused_with_a_reason():
         ItemIndex(LAYOUT, IndexConfig(factory="IDMap2,IVF16,Flat", facet_weights=WEIGHTS))
     with pytest.raises(ValueError, match="no retrieval weight"):
         ItemIndex(LAYOUT, IndexConfig(facet_weights={"topic": 1.0}))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 6))
+def test_category_shares_of_many_rows_are_the_softmax_of_each_rows_cosines(seed, n):
+    """A micro-batch's profiles read their category shares in one product: each row must get what
+    the definition gives it alone (softmax of temperature x cosine to each category centroid)."""
+    rng = np.random.default_rng(seed)
+    index = make_index()
+    rows = unit_rows(rng, 6)
+    cats = ["shoes", "audio", "tents", "shoes", "books", "audio"]
+    index.upsert([f"i{k}" for k in range(6)], rows, [{"category": c} for c in cats])
+    topics = rng.normal(size=(n, 8))
+    centroids = {c: sum(rows["topic"][k].astype(np.float64) for k in range(6) if cats[k] == c) for c in set(cats)}
+    for topic, got in zip(topics, index.category_shares_rows(topics, top=4)):
+        cos = {c: float(v @ topic / np.linalg.norm(v) / np.linalg.norm(topic)) for c, v in centroids.items()}
+        weights = {c: np.exp(8.0 * x) for c, x in cos.items()}
+        want = sorted(((c, w / sum(weights.values())) for c, w in weights.items()), key=lambda cw: -cw[1])
+        assert [c for c, _ in got] == [c for c, _ in want]
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=1e-9)
+        alone = index.category_shares(topic, top=4)
+        assert [c for c, _ in alone] == [c for c, _ in got]
+        np.testing.assert_allclose([s for _, s in alone], [s for _, s in got], rtol=1e-12)

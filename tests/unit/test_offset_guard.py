@@ -173,15 +173,3 @@ def test_a_lost_last_record_is_read_again_once_the_partition_stalls():
     assert guard.stalled(now=100.0) == []  # nothing fetched past what was handed over
     assert guard.committable(TP) == 1
 
-
-def test_an_agent_held_on_purpose_is_not_a_stall_and_the_clock_restarts_when_it_goes_on():
-    """The user agent waits for the catalogue at a start while records are fetched: no re-read,
-    however long; once it goes on, a real loss is noticed again after stall_after_s."""
-    guard = OffsetGuard(stall_after_s=30.0)
-    guard.position(TP, 0)
-    guard.fetched(TP, 0, now=0.0)
-    for now in (20.0, 40.0, 60.0, 80.0):
-        guard.waiting([TP], now)
-        assert guard.stalled(now) == []
-    assert guard.stalled(now=100.0) == []  # 20 s after the wait ended
-    assert guard.stalled(now=111.0) == [(TP, 0)]

@@ -33,3 +33,19 @@ def test_names_follow_new_texts_and_loaded_state():
     assert other.version > clusters.version
     clusters.load(other.to_dict())
     assert clusters.names() == other.names() == ["tomato seeds compost", "chess openings"]
+
+
+def test_shares_of_many_rows_equal_each_rows_own():
+    clusters = TopicClusters(k=3, dim=3)
+    clusters.observe(np.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1)]), ["running shoes", "espresso beans", "chess"])
+    rows = np.stack([unit(1, 0.2, 0.1), unit(0.1, 0.1, 1), unit(0.3, 1, 0)])
+    many = clusters.shares_rows(rows, top=3)
+    assert [m[0][0] for m in many] == ["running shoes", "chess", "espresso beans"]
+    for row, got in zip(rows, many):
+        cos = clusters.centroids @ row
+        w = np.exp(clusters.temperature * cos)
+        np.testing.assert_allclose(sorted((s for _, s in got), reverse=True), sorted(w / w.sum(), reverse=True), rtol=1e-9)
+        alone = clusters.shares(row, top=3)
+        assert [t for t, _ in alone] == [t for t, _ in got]
+        np.testing.assert_allclose([s for _, s in alone], [s for _, s in got], rtol=1e-12)
+    assert TopicClusters(k=2, dim=3).shares_rows(rows) == [[], [], []]

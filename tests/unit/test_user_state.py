@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import ClickEvent, InvalidEvent, SearchEvent
@@ -108,3 +108,17 @@ def test_profile_explains_which_recent_events_moved_each_facet():
     assert moved["e3"]["a"] == 0.0 and moved["e3"]["b"] > 0.1
     top = top_movers(state, per_facet=2)
     assert [m["event_id"] for m in top["b"]] == ["e1", "e3"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(moved=st.lists(st.tuples(*[st.sampled_from([0.0, 0.25, 0.5, 1.0, 1.5])] * 3), max_size=20))
+def test_top_movers_are_each_facets_largest_moves_earliest_first_on_ties(moved):
+    state = InterestState()
+    state.movers = [{"event_id": f"e{n}", "kind": "click", "ts": float(n), "moved": dict(zip(("sentiment", "topic", "style"), m))}
+                    for n, m in enumerate(moved)]
+    got = top_movers(state, per_facet=3)
+    for f in ("sentiment", "topic", "style") if moved else ():
+        want = sorted(state.movers, key=lambda m: -m["moved"][f])[:3]  # the definition (sorted is stable)
+        assert [m["event_id"] for m in got[f]] == [m["event_id"] for m in want]
+        assert [m["moved"] for m in got[f]] == [m["moved"][f] for m in want]
+    assert got == {} if not moved else set(got) == {"sentiment", "topic", "style"}
