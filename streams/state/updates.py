@@ -171,6 +171,13 @@ class UserBatchResult:
     tally: BatchTally = field(default_factory=BatchTally)
 
 
+# rewrite_after_redelivery: a record read again means a crash came between a batch's table write
+# and its offset commit. RocksDB takes the write at once and the changelog record only when the
+# producer sends it, so the local store can hold a state the changelog never got; the record is then
+# skipped as applied and, without a new write, a standby or a rebuild from the changelog would lack
+# it until the user's next event. So a user with a redelivered record is written again (unchanged).
+
+
 def apply_user_batch(
     inputs: Sequence[UserInput],
     stored: Mapping[str, InterestState | None],
@@ -207,7 +214,10 @@ def apply_user_batch(
             continue
         if isinstance(record, WatchlistEvent):
             state = state_of(record.user_id)
-            if out.tally.skipped(admit(state, record.event_id, item.source)):
+            outcome = admit(state, record.event_id, item.source)
+            if out.tally.skipped(outcome):
+                if outcome is Outcome.REDELIVERED:
+                    changed(pos, record.user_id, state)  # written again: see rewrite_after_redelivery
                 continue
             out.tally.watchlist += 1
             if apply_watchlist(state, record):
@@ -219,7 +229,10 @@ def apply_user_batch(
             continue
         state = state_of(record.user_id)
         earlier_items = tuple(state.seen_items[-settings.recommend.engagement.window:][::-1])
-        if out.tally.skipped(apply_event(state, record, item.z, settings, item.source, layout)):
+        outcome = apply_event(state, record, item.z, settings, item.source, layout)
+        if out.tally.skipped(outcome):
+            if outcome is Outcome.REDELIVERED:
+                changed(pos, record.user_id, state)  # written again: see rewrite_after_redelivery
             continue
         changed(pos, record.user_id, state)
         out.applied.append(pos)

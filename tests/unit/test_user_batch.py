@@ -141,3 +141,15 @@ def test_follows_equal_the_requests_applied_once_in_order_whatever_is_read_again
         state = result.states.get("u", state)
         lo, n = hi, n + 1
     assert state is not None and state.follows == expected
+
+
+def test_a_user_with_a_redelivered_record_is_written_again_unchanged():
+    """After a crash between the table write and the commit, the local store may hold a state its
+    changelog never got: the batch that reads the records again must write the state once more."""
+    first = inputs_of([("click", "u", 1, 10.0), ("search", "u", 2, 20.0)])
+    stored = apply_user_batch(first, {}, SETTINGS, LAYOUT).states["u"]
+    again = apply_user_batch(first, {"u": InterestState.from_dict(stored.to_dict())}, SETTINGS, LAYOUT)
+    assert again.tally.redelivered == 2 and again.applied == [] and again.last_input == {"u": 1}
+    assert again.states["u"].to_dict() == stored.to_dict()
+    untouched = apply_user_batch(inputs_of([("click", "v", 3, 5.0)]), {"u": stored}, SETTINGS, LAYOUT)
+    assert set(untouched.states) == {"v"}  # a user without redelivered records is not written
