@@ -123,8 +123,10 @@ class SentimentHead:
         probs = np.clip(np.asarray(rows, dtype=np.float64), 0.0, None)
         probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         out = []
-        for neg, neu, pos in probs.tolist():
-            out.append({"negative": neg, "neutral": neu, "positive": pos, "score": pos - neg})  # score in [-1, 1]
+        for row in probs.tolist():
+            reading = dict(zip(self.labels, row))
+            reading["score"] = reading["positive"] - reading["negative"]  # in [-1, 1]
+            out.append(reading)
         return out
 
 

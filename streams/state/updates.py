@@ -175,7 +175,8 @@ class UserBatchResult:
 # and its offset commit. RocksDB takes the write at once and the changelog record only when the
 # producer sends it, so the local store can hold a state the changelog never got; the record is then
 # skipped as applied and, without a new write, a standby or a rebuild from the changelog would lack
-# it until the user's next event. So a user with a redelivered record is written again (unchanged).
+# it until the user's next event. So a user with a redelivered record is written again (unchanged),
+# and the watcher changes that batch may have lost are sent again (the entity side is idempotent).
 
 
 def apply_user_batch(
@@ -191,6 +192,7 @@ def apply_user_batch(
     state after all of that user's events in it."""
     out = UserBatchResult()
     working: dict[str, InterestState] = {}
+    redelivered: set[str] = set()  # users with a record read again (a crash before the commit)
     half_life = settings.decay.half_life_s
 
     def state_of(user_id: str) -> InterestState:
@@ -218,6 +220,11 @@ def apply_user_batch(
             if out.tally.skipped(outcome):
                 if outcome is Outcome.REDELIVERED:
                     changed(pos, record.user_id, state)  # written again: see rewrite_after_redelivery
+                    redelivered.add(record.user_id)
+                    # Its watcher change may have been lost with the crash; the entity side applies
+                    # changes idempotently, so the one matching the state now is sent again.
+                    op = "add" if record.entity in state.follows else "remove"
+                    out.watcher_changes.append(WatcherChange(record.user_id, record.entity, op, "watchlist"))
                 continue
             out.tally.watchlist += 1
             if apply_watchlist(state, record):
@@ -233,6 +240,7 @@ def apply_user_batch(
         if out.tally.skipped(outcome):
             if outcome is Outcome.REDELIVERED:
                 changed(pos, record.user_id, state)  # written again: see rewrite_after_redelivery
+                redelivered.add(record.user_id)
             continue
         changed(pos, record.user_id, state)
         out.applied.append(pos)
@@ -243,6 +251,8 @@ def apply_user_batch(
     for user_id, state in out.states.items():
         if state is not None:
             add, drop = interest_changes(state, state.updated_at, settings.alerts.interest_min_weight, half_life)
+            if user_id in redelivered:  # the crash may have lost earlier subscriptions (a lost drop stays lost)
+                add += [e for e in state.subscribed if e not in add]
             out.watcher_changes += [WatcherChange(user_id, e, "add", "interest") for e in add]
             out.watcher_changes += [WatcherChange(user_id, e, "remove", "interest") for e in drop]
     return out

@@ -135,6 +135,9 @@ def faust_app(s: Settings, hold: tuple[list[str], asyncio.Event] | None = None) 
         web_enabled=True,
         topic_partitions=s.partitions,
         broker_session_timeout=s.session_timeout_s,
+        # Faust logs an error for a partition not fetched for this long; user partitions are not
+        # fetched on purpose while the catalogue gate is closed (up to catalogue_wait_s).
+        stream_processing_timeout=max(300.0, s.catalogue_wait_s + 60.0),
         broker_heartbeat_interval=min(3.0, s.session_timeout_s / 3),
         producer_max_batch_size=s.producer_max_batch_bytes,
         topic_replication_factor=1,

@@ -18,6 +18,7 @@ the index holds their items would dead-letter them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
@@ -58,8 +59,8 @@ class CatalogueGate:
     history); those clicks would be dead-lettered although their items are in the catalogue. So the
     gate opens once
     1. the catalogue follower has read the items changelog as it was when it started,
-    2. the app's consumer group has committed the items topic up to the end offsets it had when the
-       gate started (any worker's item agents applied those records, and their changelog writes
+    2. the app's consumer group has committed the items topic up to the end offsets it had when
+       step 1 was done (any worker's item agents applied those records, and their changelog writes
        landed), and
     3. the follower has read the changelog up to its end offsets at that moment.
     Step 2 gives up after ``max_wait_s`` (0 = never) with a warning: a stuck item pipeline must not
@@ -74,7 +75,7 @@ class CatalogueGate:
         self.bootstrap, self.group_id, self.items_topic = bootstrap, group_id, items_topic
         self.follower, self.max_wait_s, self.poll_s = follower, max_wait_s, poll_s
         self.opened = opened or asyncio.Event()  # set once open (the consumer fetches user topics then)
-        self.items_behind_at_start: int | None = None  # item records not yet applied by the group then
+        self.items_behind_at_start: int | None = None  # item records not yet applied when step 2 began
         self.waited_s: float | None = None
         self.gave_up = False
 
@@ -116,8 +117,10 @@ class CatalogueGate:
                 log.exception("catalogue gate: asking again in 2 s")
                 await asyncio.sleep(2.0)
             finally:
-                await admin.close()
-                await consumer.stop()
+                with contextlib.suppress(Exception):  # a failed close must not end the gate either
+                    await admin.close()
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
 
     async def _items_applied(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
         items = sorted_tps(await topic_partitions(consumer, self.items_topic), self.items_topic)

@@ -19,7 +19,9 @@ def profile_of(ctx: WorkerContext, user_id: str, state: InterestState, with_inte
     records on the profiles topic leave them out, they cost a clustering per user)."""
     profile = profiles_of(ctx, {user_id: state})[user_id]
     if with_interests and not state.empty:
-        profile.summary["interests"] = interests_of(ctx, state)
+        summary = profile.summary  # interests go with the readings, before moved_by and entities
+        after = {k: summary.pop(k) for k in ("moved_by", "entities")}
+        summary.update(interests=interests_of(ctx, state), **after)
     return profile
 
 

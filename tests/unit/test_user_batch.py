@@ -110,8 +110,11 @@ def test_a_redelivered_follow_after_a_later_unfollow_does_not_follow_again():
     second = apply_user_batch([wl(2, "remove")], {"u": first.states["u"]}, SETTINGS, LAYOUT)
     assert second.states["u"].follows == ["XOM"]
     again = apply_user_batch([wl(1, "add"), wl(2, "remove")], {"u": second.states["u"]}, SETTINGS, LAYOUT)
-    assert again.tally.redelivered == 2 and again.tally.watchlist == 0 and again.watcher_changes == []
-    assert again.states == {} or again.states["u"].follows == ["XOM"]
+    assert again.tally.redelivered == 2 and again.tally.watchlist == 0
+    # Read again after a crash, each request re-sends the change that matches the state now (its
+    # own may have been lost with the crash; the entity side applies them idempotently).
+    assert again.watcher_changes == [WatcherChange("u", "NVDA", "remove", "watchlist")] * 2
+    assert again.states["u"].follows == ["XOM"]
     # The same request produced twice (another offset, same event id) is a duplicate.
     dup = apply_user_batch([wl(1, "add", offset=7)], {"u": second.states["u"]}, SETTINGS, LAYOUT)
     assert dup.tally.duplicate == 1 and dup.watcher_changes == []
@@ -132,6 +135,7 @@ def test_follows_equal_the_requests_applied_once_in_order_whatever_is_read_again
         if op == "remove" and entity in expected:
             expected.remove(entity)
     state: InterestState | None = None
+    watched: set[str] = set()
     lo, n = 0, 0
     while lo < len(records):
         hi = min(len(records), lo + sizes[n % len(sizes)])
@@ -139,8 +143,19 @@ def test_follows_equal_the_requests_applied_once_in_order_whatever_is_read_again
         batch = records[max(0, lo - back):hi]  # the first lo - max(0, lo - back) are read again
         result = apply_user_batch(batch, {"u": state} if state else {}, SETTINGS, LAYOUT)
         state = result.states.get("u", state)
+        for change in result.watcher_changes:  # the entity side, as NewsHandler applies them
+            (watched.add if change.op == "add" else watched.discard)(change.entity)
         lo, n = hi, n + 1
     assert state is not None and state.follows == expected
+    assert watched == set(expected)
+
+
+def test_a_watcher_change_lost_in_a_crash_is_sent_again_when_its_request_is_read_again():
+    first = apply_user_batch([wl(0, "add", "XOM")], {}, SETTINGS, LAYOUT)
+    assert first.watcher_changes == [WatcherChange("u", "XOM", "add", "watchlist")]
+    # The state reached the store, the change did not reach the broker, the offset was not committed.
+    again = apply_user_batch([wl(0, "add", "XOM")], {"u": first.states["u"]}, SETTINGS, LAYOUT)
+    assert again.tally.redelivered == 1 and again.watcher_changes == first.watcher_changes
 
 
 def test_a_user_with_a_redelivered_record_is_written_again_unchanged():
