@@ -3,36 +3,53 @@ compare two commits by alternating runs: rounds vary by ±20 % on the 2-core mac
 
 Bundled broker; 2,000 items, 200 users; R rounds of N clicks each, timed from the first send to
 the last event applied. Run from a checkout of the commit to measure:
-`.venv/bin/python benchmarks/click_probe.py 4 5000` (about 2 minutes).
+`.venv/bin/python benchmarks/click_probe.py 4 5000` (about 2 minutes). Extra worker settings as
+NAME=VALUE arguments (INTEREST_STREAM_ prefix added): `... click_probe.py 4 5000 BATCH_WAIT_MS=10`.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
+
+from latency_probe import histogram_mean, metrics_text  # next to this file
 
 from streams.tools.bench import BenchConfig, StreamMaker, feed, throughput
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.process import WorkerProcess
 
 
-def main(rounds: int, n: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (steadier than wall time on a shared machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(rounds: int, n: int, extra: dict[str, str]) -> None:
     cfg = BenchConfig()
     maker = StreamMaker(cfg)
     workdir = Path(tempfile.mkdtemp(prefix="click-probe-"))
     with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
-        worker = WorkerProcess(broker.url, workdir, "probe", broker.worker_env)
+        env = {**broker.worker_env, **{f"INTEREST_STREAM_{k}": v for k, v in extra.items()}}
+        worker = WorkerProcess(broker.url, workdir, "probe", env)
         try:
             worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker")
             feed(maker.items(cfg.items), broker.url, "catalogue", 4)
             worker.wait_until(lambda h: h["items_indexed"] >= cfg.items, 600, "the catalogue")
+            before, cpu0 = metrics_text(worker), cpu_seconds(worker.proc.pid)
             rates = [throughput(worker, maker.clicks(n), broker.url, "clicks", 4) for _ in range(rounds)]
+            cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
+            (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, metrics_text(worker)))
         finally:
             worker.stop()
-    print("clicks/s per round:", [round(r) for r in rates], "median", round(statistics.median(rates)))
+    print("clicks/s per round:", [round(r) for r in rates], "median", round(statistics.median(rates)),
+          f"records per micro-batch: {(s1 - s0) / max(1.0, c1 - c0):.0f}; worker CPU per click {cpu_ms:.2f} ms")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 4, int(sys.argv[2]) if len(sys.argv) > 2 else 5000)
+    nums = [a for a in sys.argv[1:] if "=" not in a]
+    main(int(nums[0]) if nums else 4, int(nums[1]) if len(nums) > 1 else 5000,
+         dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a))

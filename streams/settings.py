@@ -81,9 +81,8 @@ class Settings:
     # a new record on brokers that answer only at the deadline (the bundled Tansu answers at about
     # half of it; Apache Kafka answers as soon as data arrives). Lower costs more idle fetch requests.
     fetch_max_wait_ms: int = 100
-    # Largest record batch the worker's producer builds (aiokafka's default). The bundled Tansu
-    # broker reports a wrong end offset for multi-record batches, which would make table recovery
-    # stop short; the demo and tests therefore run with 1 (one record per batch) against it.
+    # Largest record batch the worker's producer builds (aiokafka's default). 1 sends one record
+    # per batch (and per request to a partition): several times the producer's work per record.
     producer_max_batch_bytes: int = 16384
     # Micro-batch: at most batch_max events, or whatever arrived within batch_wait_ms. Under load
     # batches fill up (fewer, larger table writes; texts go to the encoder in forward passes of

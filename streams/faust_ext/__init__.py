@@ -11,7 +11,9 @@ the crash, rebalance and pipeline tests, which are what found each need):
 - ``consumer.py``: the aiokafka driver's ``_thread``, ``_read_offset``, ``_acked`` /
   ``_acked_index`` and ``_new_offset`` (the offset guard decides what is applied and committed),
   its consumer thread's ``_create_worker_consumer`` and aiokafka's ``_fetch_max_wait_ms`` (Faust
-  hard-codes the fetch wait to 1.5 s; the ``fetch_max_wait_ms`` setting replaces it).
+  hard-codes the fetch wait to 1.5 s; the ``fetch_max_wait_ms`` setting replaces it); its
+  ``highwaters``, which only table recovery calls, reads the real end offsets from the last records
+  (``streams/end_offsets.py``: the bundled broker reports them short of a multi-record batch).
 """
 
 from streams.faust_ext.consumer import GuardedConsumer, guarded_consumer

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
 from faust.types import TP, EventT, Message
 
+from streams.end_offsets import exact_end_offsets
 from streams.state.offset_guard import OffsetGuard, Verdict
 
 
@@ -49,6 +50,7 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
     # Topics whose records are not fetched until the event is set (the catalogue gate: user
     # events wait for the index at a start); set per app by ``guarded_consumer``.
     hold: tuple[frozenset[str], asyncio.Event] | None = None
+    bootstrap: str = ""  # host:port, where ``highwaters`` reads the last records from
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,6 +90,26 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         # aiokafka from the event loop's thread, which left a partition stalled in the rebalance test).
         await self._thread.seek_wait({_kafka_tp(tp): offset})
         self._sought[tp] = (offset, self._fetches)
+
+    async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
+        """The end offsets Faust's table recovery reads the changelogs up to, read from the last
+        records (``streams/end_offsets.py``: the bundled broker reports them short of the rest of
+        a multi-record batch, and recovery would leave those writes out). Faust's own answer if
+        that read fails."""
+        if not partitions or not self.bootstrap:
+            return await super().highwaters(*partitions)
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            await reader.start()
+            ends = await exact_end_offsets(reader, [_kafka_tp(tp) for tp in partitions])
+            return {tp: ends[_kafka_tp(tp)] for tp in partitions}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recovery must go on; the reported ends are no worse than Faust's
+            self.log.warning("reading the changelogs' last records failed (%r); using the reported end offsets", exc)
+            return await super().highwaters(*partitions)
+        finally:
+            await reader.stop()
 
     # -- records ---------------------------------------------------------------------------------
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
@@ -152,12 +174,14 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         return self.guard.committable(tp)
 
 
-def guarded_consumer(fetch_max_wait_ms: int, hold: tuple[Iterable[str], asyncio.Event] | None = None
-                     ) -> type[GuardedConsumer]:
-    """The consumer class for one app (``app.transport.Consumer``), with its fetch wait and the
-    topics it does not fetch until an event is set."""
+def guarded_consumer(fetch_max_wait_ms: int, hold: tuple[Iterable[str], asyncio.Event] | None = None,
+                     bootstrap: str = "") -> type[GuardedConsumer]:
+    """The consumer class for one app (``app.transport.Consumer``), with its fetch wait, the
+    topics it does not fetch until an event is set, and the broker (host:port) it reads the
+    changelogs' real end offsets from."""
     held = (frozenset(hold[0]), hold[1]) if hold is not None else None
-    return type("GuardedConsumer", (GuardedConsumer,), {"fetch_max_wait_ms": int(fetch_max_wait_ms), "hold": held})
+    return type("GuardedConsumer", (GuardedConsumer,),
+                {"fetch_max_wait_ms": int(fetch_max_wait_ms), "hold": held, "bootstrap": bootstrap})
 
 
 def _kafka_tp(tp: TP) -> TopicPartition:

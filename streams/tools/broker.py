@@ -50,11 +50,10 @@ class EmbeddedBroker:
         return f"kafka://{self.bootstrap}"
 
     # Worker settings this broker needs (as INTEREST_STREAM_* variables):
-    # - Tansu 0.6 reports a partition's end offset as the *last batch's base offset* + 1, so
-    #   Faust's table recovery would stop before the last records of a multi-record batch; one
-    #   record per producer batch keeps the reported end offset right.
     # - A fresh consumer group's first join waits about half the session timeout.
-    worker_env = {"INTEREST_STREAM_PRODUCER_MAX_BATCH_BYTES": "1", "INTEREST_STREAM_SESSION_TIMEOUT_S": "6"}
+    #   (Tansu 0.6 also reports a partition's end offset short of a multi-record batch; the worker
+    #   reads the real one from the records: streams/end_offsets.py.)
+    worker_env = {"INTEREST_STREAM_SESSION_TIMEOUT_S": "6"}
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
         listener = f"tcp://{self.host}:{self.port}"

@@ -149,7 +149,7 @@ def faust_app(s: Settings, hold: tuple[list[str], asyncio.Event] | None = None) 
     )
     # Agents apply each input record once and in offset order, and commit only what they have
     # applied and delivered (streams/faust_ext/consumer.py: Faust can otherwise skip records).
-    app.transport.Consumer = guarded_consumer(s.fetch_max_wait_ms, hold)
+    app.transport.Consumer = guarded_consumer(s.fetch_max_wait_ms, hold, s.bootstrap)
     return app
 
 

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import load_json
+from streams.end_offsets import exact_end_offsets
 from streams.worker.follower import LogFollower, topic_partitions
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ class CatalogueGate:
     Step 2 gives up after ``max_wait_s`` (0 = never) with a warning: a stuck item pipeline must not
     stop user events for good. Steps 1 and 3 depend only on this worker's follower and the broker.
     Known limits (docs/guarantees.md): a transaction marker at the end of an items partition keeps
-    step 2 waiting until the next item or ``max_wait_s``; on the bundled Tansu, whose end offset is
-    the last producer batch's base offset + 1, step 2 can pass a few records early.
+    step 2 waiting until the next item or ``max_wait_s``. End offsets are read from the last
+    records (``streams/end_offsets.py``), as the bundled Tansu reports them short of a
+    multi-record batch.
     """
 
     def __init__(self, bootstrap: str, group_id: str, items_topic: str, follower: LogFollower,
@@ -124,7 +126,7 @@ class CatalogueGate:
 
     async def _items_applied(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
         items = sorted_tps(await topic_partitions(consumer, self.items_topic), self.items_topic)
-        end = await consumer.end_offsets(items)
+        end = await exact_end_offsets(consumer, items)
         # Records removed by retention were never there to apply: a new group starts at the first one.
         first = await consumer.beginning_offsets(items)
         while True:
@@ -138,7 +140,7 @@ class CatalogueGate:
 
     async def _changelog_read(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
         changelog = sorted_tps(await topic_partitions(consumer, self.follower.topic), self.follower.topic)
-        end = await consumer.end_offsets(changelog)
+        end = await exact_end_offsets(consumer, changelog)
         while any(self.follower.positions.get(tp.partition, 0) < end[tp] for tp in changelog):
             await asyncio.sleep(self.poll_s)
 

@@ -1,0 +1,71 @@
+"""Event -> profile latency through one worker at a fixed rate of text events (the bench's latency
+phase alone, repeated, to compare settings or commits by alternating runs).
+
+Bundled broker; 2,000 items, 200 users; R rounds of S seconds at RATE text events/s, each round's
+p50/p95/p99 (ms from send to the profile record) and the worker's mean micro-batch size and encoder
+time per batch over the rounds. Extra worker settings as NAME=VALUE arguments
+(INTEREST_STREAM_ prefix added):
+`.venv/bin/python benchmarks/latency_probe.py 80 3 8 BATCH_WAIT_MS=20` (about 2 minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from streams.tools.bench import BenchConfig, StreamMaker, feed, paced_latency, percentiles
+from streams.tools.broker import EmbeddedBroker
+from streams.tools.process import WorkerProcess
+
+
+def histogram_mean(metrics: str, name: str) -> tuple[float, float]:
+    """(sum, count) of a Prometheus histogram over all its label sets."""
+    total = count = 0.0
+    for line in metrics.splitlines():
+        if m := re.match(rf"{name}_(sum|count)(?:{{[^}}]*}})? ([0-9.e+-]+)$", line):
+            if m.group(1) == "sum":
+                total += float(m.group(2))
+            else:
+                count += float(m.group(2))
+    return total, count
+
+
+def metrics_text(worker: WorkerProcess) -> str:
+    with urllib.request.urlopen(f"{worker.base}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> None:
+    cfg = BenchConfig()
+    maker = StreamMaker(cfg)
+    workdir = Path(tempfile.mkdtemp(prefix="latency-probe-"))
+    with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+        env = {**broker.worker_env, **{f"INTEREST_STREAM_{k}": v for k, v in extra.items()}}
+        worker = WorkerProcess(broker.url, workdir, "probe", env)
+        try:
+            worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker")
+            feed(maker.items(cfg.items), broker.url, "catalogue", 4)
+            worker.wait_until(lambda h: h["items_indexed"] >= cfg.items, 600, "the catalogue")
+            feed(maker.text_events(300), broker.url, "warm-up", 4)  # the encoder's first passes are slow
+            before = metrics_text(worker)
+            for _ in range(rounds):
+                lat = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds))
+                print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events)")
+            after = metrics_text(worker)
+        finally:
+            worker.stop()
+    for name in ("interest_stream_batch_records", "interest_stream_encode_seconds"):
+        (s0, c0), (s1, c1) = histogram_mean(before, name), histogram_mean(after, name)
+        print(f"{name}: mean {(s1 - s0) / max(1.0, c1 - c0):.3f} over {c1 - c0:.0f}")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    nums = [a for a in args if "=" not in a]
+    extra = dict(a.split("=", 1) for a in args if "=" in a)
+    main(float(nums[0]) if nums else 80.0, int(nums[1]) if len(nums) > 1 else 3, float(nums[2]) if len(nums) > 2 else 8.0,
+         extra)
