@@ -22,6 +22,7 @@ So for the topics the agents read (each agent goes through the worker's ``in_ord
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
@@ -94,22 +95,41 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
         """The end offsets Faust's table recovery reads the changelogs up to, read from the last
         records (``streams/end_offsets.py``: the bundled broker reports them short of the rest of
-        a multi-record batch, and recovery would leave those writes out). Faust's own answer if
-        that read fails."""
+        a multi-record batch, and recovery would leave those writes out). If that read fails,
+        Faust's own answer; either way never below what a local store has already applied (Faust
+        refuses to recover a store that is ahead of the end it was given)."""
         if not partitions or not self.bootstrap:
             return await super().highwaters(*partitions)
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        try:
+            ends = await asyncio.wait_for(self._read_ends(partitions), timeout=30.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recovery must go on
+            self.log.warning("reading the changelogs' last records failed (%r); using the reported end offsets", exc)
+            ends = dict(await super().highwaters(*partitions))
+        return self._not_below_applied(ends)
+
+    async def _read_ends(self, partitions: Sequence[TP]) -> dict[TP, int]:
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                  request_timeout_ms=10_000)
         try:
             await reader.start()
             ends = await exact_end_offsets(reader, [_kafka_tp(tp) for tp in partitions])
             return {tp: ends[_kafka_tp(tp)] for tp in partitions}
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - recovery must go on; the reported ends are no worse than Faust's
-            self.log.warning("reading the changelogs' last records failed (%r); using the reported end offsets", exc)
-            return await super().highwaters(*partitions)
         finally:
-            await reader.stop()
+            with contextlib.suppress(Exception):  # a failed close must not hide the answer
+                await reader.stop()
+
+    def _not_below_applied(self, ends: Mapping[TP, int]) -> dict[TP, int]:
+        """A local store that has applied offset n shows the changelog reaches n + 1."""
+        tables = {table.changelog_topic.get_topic_name(): table for table in self.app.tables.values()}
+        out = dict(ends)
+        for tp, end in ends.items():
+            table = tables.get(tp.topic)
+            applied = table.persisted_offset(tp) if table is not None else None
+            if applied is not None:
+                out[tp] = max(end, applied + 1)
+        return out
 
     # -- records ---------------------------------------------------------------------------------
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:

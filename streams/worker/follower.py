@@ -14,6 +14,8 @@ from typing import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.end_offsets import exact_end_offsets
+
 log = logging.getLogger(__name__)
 
 ApplyRecords = Callable[[list[ConsumerRecord]], None]  # in offset order within each partition
@@ -54,11 +56,12 @@ class LogFollower:
         try:
             partitions = await topic_partitions(consumer, self.topic)
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            # What "caught up" means at start (read before assigning: it leaves no assignment).
+            end = await exact_end_offsets(consumer, tps)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             if self.records:
                 self.restarting()
-            end = await consumer.end_offsets(tps)  # what "caught up" means at start
             started, caught_up = time.monotonic(), False
             while True:
                 # Checked before waiting for more, so an idle wait never counts as rebuilding.

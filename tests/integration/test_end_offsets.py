@@ -31,6 +31,7 @@ async def _produce_and_read(bootstrap: str, topic: str) -> tuple[dict, dict, lis
     try:
         reported = await consumer.end_offsets(tps)
         exact = await exact_end_offsets(consumer, tps)
+        assert consumer.assignment() == set()  # left unassigned: the followers assign after it
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         offsets: list[int] = []
