@@ -12,14 +12,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-from latency_probe import histogram_mean, metrics_text  # next to this file
+from latency_probe import histogram_mean, metrics_text, probe_worker, split_args  # next to this file
 
-from streams.tools.bench import BenchConfig, StreamMaker, feed, throughput
-from streams.tools.broker import EmbeddedBroker
-from streams.tools.process import WorkerProcess
+from streams.tools.bench import throughput
 
 
 def cpu_seconds(pid: int) -> float:
@@ -29,27 +26,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main(rounds: int, n: int, extra: dict[str, str]) -> None:
-    cfg = BenchConfig()
-    maker = StreamMaker(cfg)
-    workdir = Path(tempfile.mkdtemp(prefix="click-probe-"))
-    with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
-        env = {**broker.worker_env, **{f"INTEREST_STREAM_{k}": v for k, v in extra.items()}}
-        worker = WorkerProcess(broker.url, workdir, "probe", env)
-        try:
-            worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker")
-            feed(maker.items(cfg.items), broker.url, "catalogue", 4)
-            worker.wait_until(lambda h: h["items_indexed"] >= cfg.items, 600, "the catalogue")
-            before, cpu0 = metrics_text(worker), cpu_seconds(worker.proc.pid)
-            rates = [throughput(worker, maker.clicks(n), broker.url, "clicks", 4) for _ in range(rounds)]
-            cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
-            (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, metrics_text(worker)))
-        finally:
-            worker.stop()
+    with probe_worker("click-probe-", extra) as (broker, worker, maker):
+        before, cpu0 = metrics_text(worker), cpu_seconds(worker.proc.pid)
+        rates = [throughput(worker, maker.clicks(n), broker.url, "clicks", 4) for _ in range(rounds)]
+        cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
+        (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, metrics_text(worker)))
     print("clicks/s per round:", [round(r) for r in rates], "median", round(statistics.median(rates)),
           f"records per micro-batch: {(s1 - s0) / max(1.0, c1 - c0):.0f}; worker CPU per click {cpu_ms:.2f} ms")
 
 
 if __name__ == "__main__":
-    nums = [a for a in sys.argv[1:] if "=" not in a]
-    main(int(nums[0]) if nums else 4, int(nums[1]) if len(nums) > 1 else 5000,
-         dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a))
+    nums, extra = split_args(sys.argv[1:])
+    main(int(nums[0]) if nums else 4, int(nums[1]) if len(nums) > 1 else 5000, extra)

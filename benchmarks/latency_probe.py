@@ -11,11 +11,13 @@ time per batch over the rounds. Extra worker settings as NAME=VALUE arguments
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 from streams.tools.bench import BenchConfig, StreamMaker, feed, paced_latency, percentiles
 from streams.tools.broker import EmbeddedBroker
@@ -39,10 +41,13 @@ def metrics_text(worker: WorkerProcess) -> str:
         return resp.read().decode()
 
 
-def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> None:
+@contextlib.contextmanager
+def probe_worker(prefix: str, extra: dict[str, str]) -> Iterator[tuple[EmbeddedBroker, WorkerProcess, StreamMaker]]:
+    """A bundled broker and one worker (``extra``: settings without their INTEREST_STREAM_ prefix)
+    with the bench's catalogue indexed."""
     cfg = BenchConfig()
     maker = StreamMaker(cfg)
-    workdir = Path(tempfile.mkdtemp(prefix="latency-probe-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
         env = {**broker.worker_env, **{f"INTEREST_STREAM_{k}": v for k, v in extra.items()}}
         worker = WorkerProcess(broker.url, workdir, "probe", env)
@@ -50,22 +55,30 @@ def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> Non
             worker.wait_until(lambda h: h["status"] == "ok", 180, "the worker")
             feed(maker.items(cfg.items), broker.url, "catalogue", 4)
             worker.wait_until(lambda h: h["items_indexed"] >= cfg.items, 600, "the catalogue")
-            feed(maker.text_events(300), broker.url, "warm-up", 4)  # the encoder's first passes are slow
-            before = metrics_text(worker)
-            for _ in range(rounds):
-                lat = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds))
-                print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events)")
-            after = metrics_text(worker)
+            yield broker, worker, maker
         finally:
             worker.stop()
+
+
+def split_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Command-line arguments -> (numbers, NAME=VALUE settings)."""
+    return [a for a in args if "=" not in a], dict(a.split("=", 1) for a in args if "=" in a)
+
+
+def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> None:
+    with probe_worker("latency-probe-", extra) as (broker, worker, maker):
+        feed(maker.text_events(300), broker.url, "warm-up", 4)  # the encoder's first passes are slow
+        before = metrics_text(worker)
+        for _ in range(rounds):
+            lat = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds))
+            print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events)")
+        after = metrics_text(worker)
     for name in ("interest_stream_batch_records", "interest_stream_encode_seconds"):
         (s0, c0), (s1, c1) = histogram_mean(before, name), histogram_mean(after, name)
         print(f"{name}: mean {(s1 - s0) / max(1.0, c1 - c0):.3f} over {c1 - c0:.0f}")
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    nums = [a for a in args if "=" not in a]
-    extra = dict(a.split("=", 1) for a in args if "=" in a)
+    nums, extra = split_args(sys.argv[1:])
     main(float(nums[0]) if nums else 80.0, int(nums[1]) if len(nums) > 1 else 3, float(nums[2]) if len(nums) > 2 else 8.0,
          extra)
