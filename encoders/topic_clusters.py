@@ -88,7 +88,8 @@ class TopicClusters:
         shares = w / w.sum(axis=1, keepdims=True)
         names = self.names()
         order = np.argsort(-shares, axis=1)[:, :top]
-        return [[(names[i], float(row[i])) for i in idx] for row, idx in zip(shares, order)]
+        picked = np.take_along_axis(shares, order, axis=1).tolist()  # plain floats: no numpy scalar per share
+        return [list(zip([names[i] for i in idx], vals)) for idx, vals in zip(order.tolist(), picked)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"k": self.k, "version": self.version, "counts": self.counts,

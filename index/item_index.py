@@ -209,7 +209,8 @@ class ItemIndex:
         weights = np.exp(temperature * (cos - cos.max(axis=1, keepdims=True)))
         shares = weights / weights.sum(axis=1, keepdims=True)
         order = np.argsort(-shares, axis=1)[:, :top]
-        return [[(names[i], float(row[i])) for i in idx] for row, idx in zip(shares, order)]
+        picked = np.take_along_axis(shares, order, axis=1).tolist()  # plain floats: no numpy scalar per share
+        return [list(zip([names[i] for i in idx], vals)) for idx, vals in zip(order.tolist(), picked)]
 
     # -- reads -------------------------------------------------------------------------------------
     def vectors(self, item_id: str) -> dict[str, np.ndarray]:

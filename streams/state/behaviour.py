@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+NEGATIVE_BLOCK = 4096  # uniforms drawn at a time for the negatives
 ContentLookup = Callable[[Sequence[str]], np.ndarray]  # item ids -> (n, topic dim) rows; zeros if unknown
 
 
@@ -60,6 +61,7 @@ class BehaviourVectors:
         self.n = 0
         self._projection: np.ndarray | None = None  # (topic dim, d), made on the first content row
         self._rng = np.random.default_rng(self.config.seed)
+        self._pool, self._pool_at = np.zeros(0), 0  # uniforms for the negatives (_negatives)
         self.steps = 0
 
     def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
@@ -96,24 +98,47 @@ class BehaviourVectors:
         self.C[self.n : need] = start
         self.n = need
 
+    def _negatives(self, m: int) -> np.ndarray:
+        """(m, negatives) rows drawn uniformly from the n rows so far. Drawn from a pool of
+        uniforms refilled in blocks: one ``Generator`` call per step cost more than the step's
+        arithmetic. Seeded, so the same steps draw the same negatives on every worker."""
+        size = m * self.config.negatives
+        if self._pool_at + size > len(self._pool):
+            self._pool, self._pool_at = self._rng.random(max(NEGATIVE_BLOCK, size)), 0
+        u = self._pool[self._pool_at : self._pool_at + size]
+        self._pool_at += size
+        return (u * self.n).astype(np.int64).reshape(m, self.config.negatives)
+
     def learn(self, target: int, contexts: Sequence[int], weights: Sequence[float]) -> None:
         """One SGD step: ``target`` engaged with after the ``contexts`` rows, each with its weight."""
         if not contexts or self.n < 2:
             return
         cfg = self.config
+        m = len(contexts)
         ctx = np.asarray(contexts, dtype=np.int64)
-        w = np.asarray(weights, dtype=np.float64)[:, None]
-        negs = self._rng.integers(0, self.n, size=(len(ctx), cfg.negatives))
+        step = cfg.lr * np.asarray(weights, dtype=np.float64)  # (m,)
+        # Column 0 the target (positive), then the negatives: one matmul and one sigmoid for all.
+        out = np.empty((m, 1 + cfg.negatives), dtype=np.int64)
+        out[:, 0] = target
+        out[:, 1:] = negs = self._negatives(m)
         h = self.W[ctx]  # (m, d)
-        pos = self.C[target]  # (d,)
-        neg = self.C[negs]  # (m, k, d)
-        g_pos = 1.0 - _sigmoid(h @ pos)  # (m,)
-        g_neg = -_sigmoid(np.einsum("md,mkd->mk", h, neg))  # (m, k)
-        g_neg[negs == target] = 0.0  # the target drawn as its own negative teaches nothing
-        step = cfg.lr * w
-        np.add.at(self.W, ctx, step * (g_pos[:, None] * pos + np.einsum("mk,mkd->md", g_neg, neg)))  # rows may repeat
-        self.C[target] += (step * g_pos[:, None] * h).sum(axis=0)
-        np.add.at(self.C, negs.ravel(), ((step * g_neg)[:, :, None] * h[:, None, :]).reshape(-1, cfg.dim))
+        vecs = self.C[out]  # (m, 1 + k, d)
+        g = -_sigmoid((vecs @ h[:, :, None])[:, :, 0])  # (m, 1 + k): d log-likelihood / d logit
+        g[:, 0] += 1.0
+        g[:, 1:][negs == target] = 0.0  # the target drawn as its own negative teaches nothing
+        g *= step[:, None]
+        d_w = (g[:, None, :] @ vecs)[:, 0, :]
+        if len(set(contexts)) == m:
+            self.W[ctx] += d_w
+        else:
+            np.add.at(self.W, ctx, d_w)  # rows repeat
+        self.C[target] += g[:, 0] @ h
+        flat = negs.ravel()
+        d_c = (g[:, 1:, None] * h[:, None, :]).reshape(-1, cfg.dim)
+        if len(set(flat.tolist())) == len(flat):
+            self.C[flat] += d_c  # the same sums as add.at, which is several times slower
+        else:
+            np.add.at(self.C, flat, d_c)
         self.steps += 1
 
     def user_vector(self, rows: Sequence[int], weights: Sequence[float]) -> np.ndarray | None:

@@ -88,6 +88,7 @@ class Engagements:
         self.content = content
         self.behaviour = BehaviourVectors(self.config.behaviour, content) if self.config.behaviour.enabled else None
         self._lams = np.array([math.log(2.0) / h for h in self.config.pop_half_lives_s])
+        self._lam_list, self._lam_max = self._lams.tolist(), float(self._lams.max())
         self._row: dict[str, int] = {}
         self._ids: list[str] = []
         self._pop = np.zeros((len(self._lams), 0))  # v_i per half-life
@@ -119,11 +120,10 @@ class Engagements:
         row = self._row[item_id]
         if self._t_base is None:
             self._t_base = ts
-        exponent = self._lams * (ts - self._t_base)
-        if exponent.max() > MAX_EXPONENT:
+        if self._lam_max * (ts - self._t_base) > MAX_EXPONENT:
             self._rebase(ts)
-            exponent = self._lams * (ts - self._t_base)
-        self._pop[:, row] += weight * np.exp(exponent)
+        for h, lam in enumerate(self._lam_list):  # plain floats: a numpy call per number costs more
+            self._pop[h, row] += weight * math.exp(lam * (ts - self._t_base))
         self.t_last = max(self.t_last, ts)
         contexts, weights = [], []
         for j, earlier in enumerate(previous[: cfg.window]):

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.state.ranker import FEATURES, Example, OnlineRanker, RankerConfig, example_gradient, example_loss, with_depth
+from streams.state.ranker import FEATURES, Example, HeldBack, OnlineRanker, RankerConfig, example_gradient, example_loss, with_depth
 
 D = len(FEATURES)
 FACET = FEATURES.index("facet")
@@ -92,3 +92,21 @@ def test_depth_features_are_the_base_features_times_history_depth():
     assert np.array_equal(with_depth(base, 0)[0, 7:], np.zeros(7))
     f = with_depth(base, 100)
     assert np.allclose(f[0, 7:], base[0] * np.log1p(100) / 5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 12), appended=st.integers(0, 30))
+def test_the_held_back_loss_is_the_mean_loss_of_the_newest_examples(seed, size, appended):
+    """The padded buffer gives the mean ``example_loss`` of the last ``size`` examples, whatever
+    their candidate counts (padding is no candidate) and however many were replaced."""
+    rng = np.random.default_rng(seed)
+    examples = [Example("u", rng.normal(size=(c, D)), int(rng.integers(c)))
+                for c in rng.integers(1, 40, size=appended)]
+    held = HeldBack(size)
+    for ex in examples:
+        held.append(ex)
+    ws = rng.normal(size=(2, D))
+    kept = examples[-size:] if examples else []
+    expected = [np.mean([example_loss(w, ex) for ex in kept]) if kept else 0.0 for w in ws]
+    assert len(held) == len(kept)
+    assert np.allclose(held.mean_losses(ws), expected)
