@@ -96,6 +96,10 @@ class Settings:
     # as they were then: streams/worker/catalogue.py); after this long they go on anyway (0 = wait
     # for it however long it takes).
     catalogue_wait_s: float = 600.0
+    # A micro-batch with a click on an item the index does not have waits this long for the
+    # catalogue to catch up (the item may still be being encoded) before dead-lettering the click
+    # (0 = at once).
+    unknown_item_wait_s: float = 10.0
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
     topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
     drift_window: int = 500  # events per drift window (reference = the first, current = the last)
@@ -157,6 +161,8 @@ class Settings:
             raise SettingsError(f"fetch_max_wait_ms must be from 1 to 60000, got {self.fetch_max_wait_ms}")
         if self.log_format not in ("text", "json") or self.log_every_batches < 1:
             raise SettingsError("log_format must be text or json, and log_every_batches >= 1")
+        if self.unknown_item_wait_s < 0:
+            raise SettingsError(f"unknown_item_wait_s must be >= 0 (0 = dead-letter at once), got {self.unknown_item_wait_s}")
         if self.numpy_threads < 0:
             raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
@@ -244,6 +250,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "BROKER_WAIT_S": ("broker_wait_s", float),
     "CATALOGUE_WAIT_S": ("catalogue_wait_s", float),
+    "UNKNOWN_ITEM_WAIT_S": ("unknown_item_wait_s", float),
     "HEALTH_PROBE_S": ("health_probe_s", float),
     "DRIFT_WINDOW": ("drift_window", int),
     "TOPIC_CLUSTERS": ("topic_clusters", int),

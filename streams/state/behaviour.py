@@ -31,7 +31,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-NEGATIVE_BLOCK = 4096  # uniforms drawn at a time for the negatives
 ContentLookup = Callable[[Sequence[str]], np.ndarray]  # item ids -> (n, topic dim) rows; zeros if unknown
 
 
@@ -61,7 +60,6 @@ class BehaviourVectors:
         self.n = 0
         self._projection: np.ndarray | None = None  # (topic dim, d), made on the first content row
         self._rng = np.random.default_rng(self.config.seed)
-        self._pool, self._pool_at = np.zeros(0), 0  # uniforms for the negatives (_negatives)
         self.steps = 0
 
     def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
@@ -98,17 +96,6 @@ class BehaviourVectors:
         self.C[self.n : need] = start
         self.n = need
 
-    def _negatives(self, m: int) -> np.ndarray:
-        """(m, negatives) rows drawn uniformly from the n rows so far. Drawn from a pool of
-        uniforms refilled in blocks: one ``Generator`` call per step cost more than the step's
-        arithmetic. Seeded, so the same steps draw the same negatives on every worker."""
-        size = m * self.config.negatives
-        if self._pool_at + size > len(self._pool):
-            self._pool, self._pool_at = self._rng.random(max(NEGATIVE_BLOCK, size)), 0
-        u = self._pool[self._pool_at : self._pool_at + size]
-        self._pool_at += size
-        return (u * self.n).astype(np.int64).reshape(m, self.config.negatives)
-
     def learn(self, target: int, contexts: Sequence[int], weights: Sequence[float]) -> None:
         """One SGD step: ``target`` engaged with after the ``contexts`` rows, each with its weight."""
         if not contexts or self.n < 2:
@@ -120,7 +107,9 @@ class BehaviourVectors:
         # Column 0 the target (positive), then the negatives: one matmul and one sigmoid for all.
         out = np.empty((m, 1 + cfg.negatives), dtype=np.int64)
         out[:, 0] = target
-        out[:, 1:] = negs = self._negatives(m)
+        # One Generator call per step (a pool of uniforms drawn in blocks was 12 % faster, but a
+        # different random stream moved the eval's leave-last-out HR@10 by 0.027 on its own).
+        out[:, 1:] = negs = self._rng.integers(0, self.n, size=(m, cfg.negatives))
         h = self.W[ctx]  # (m, d)
         vecs = self.C[out]  # (m, 1 + k, d)
         g = -_sigmoid((vecs @ h[:, :, None])[:, :, 0])  # (m, 1 + k): d log-likelihood / d logit

@@ -165,7 +165,8 @@ class UserBatchResult:
     last_input: dict[str, int] = field(default_factory=dict)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason): dead letters
     applied: list[int] = field(default_factory=list)  # positions of the events folded into a Z
-    # Per applied click or review: the user's items before it, most recent first (for engagements).
+    # Per applied click or review, and per redelivered one: the user's items before it, most recent
+    # first (the engagements record the batch publishes).
     previous_items: dict[int, tuple[str, ...]] = field(default_factory=dict)
     watcher_changes: list[WatcherChange] = field(default_factory=list)
     tally: BatchTally = field(default_factory=BatchTally)
@@ -177,6 +178,14 @@ class UserBatchResult:
 # skipped as applied and, without a new write, a standby or a rebuild from the changelog would lack
 # it until the user's next event. So a user with a redelivered record is written again (unchanged),
 # and the watcher changes that batch may have lost are sent again (the entity side is idempotent).
+
+
+def items_before(seen_items: Sequence[str], item_id: str, n: int) -> tuple[str, ...]:
+    """The ``n`` items engaged with just before ``item_id``'s latest engagement, most recent first,
+    from a state that already holds it (``seen_items``: oldest first). Exact unless an item was
+    engaged with again after it (its earlier place is gone from the state)."""
+    at = len(seen_items) - 1 - seen_items[::-1].index(item_id) if item_id in seen_items else len(seen_items)
+    return tuple(seen_items[max(0, at - n) : at][::-1])
 
 
 def apply_user_batch(
@@ -241,6 +250,12 @@ def apply_user_batch(
             if outcome is Outcome.REDELIVERED:
                 changed(pos, record.user_id, state)  # written again: see rewrite_after_redelivery
                 redelivered.add(record.user_id)
+                if isinstance(record, (ClickEvent, ReviewEvent)):
+                    # Its engagement may have been lost with the crash too: it is sent again (the
+                    # fold drops a second copy by user and event id), with the items before it as
+                    # the state still tells them.
+                    out.previous_items[pos] = items_before(state.seen_items, record.item_id,
+                                                           settings.recommend.engagement.window)
             continue
         changed(pos, record.user_id, state)
         out.applied.append(pos)

@@ -206,7 +206,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)
-    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift)
+    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift, catch_up=gate.catch_up)
     a = s.alerts
     news = NewsHandler(ctx, NewsTables(
         entity_state=app.Table(ENTITY_STATE_TABLE, schema=schema),

@@ -66,6 +66,7 @@ class CatalogueGate:
     3. the follower has read the changelog up to its end offsets at that moment.
     Step 2 gives up after ``max_wait_s`` (0 = never) with a warning: a stuck item pipeline must not
     stop user events for good. Steps 1 and 3 depend only on this worker's follower and the broker.
+    Once open, ``catch_up`` runs steps 2 and 3 again for a click on an item not indexed yet.
     Known limits (docs/guarantees.md): a transaction marker at the end of an items partition keeps
     step 2 waiting until the next item or ``max_wait_s``. End offsets are read from the last
     records (``streams/end_offsets.py``), as the bundled Tansu reports them short of a
@@ -80,10 +81,16 @@ class CatalogueGate:
         self.items_behind_at_start: int | None = None  # item records not yet applied when step 2 began
         self.waited_s: float | None = None
         self.gave_up = False
+        # Catch-ups after the start (``catch_up``): how many, how many ran out of time, seconds in all.
+        self.catch_ups = 0
+        self.catch_ups_short = 0
+        self.catch_up_s = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"open": self.opened.is_set(), "items_behind_at_start": self.items_behind_at_start,
-                "waited_s": None if self.waited_s is None else round(self.waited_s, 3), "gave_up": self.gave_up}
+                "waited_s": None if self.waited_s is None else round(self.waited_s, 3), "gave_up": self.gave_up,
+                "catch_ups": self.catch_ups, "catch_ups_short": self.catch_ups_short,
+                "catch_up_s": round(self.catch_up_s, 3)}
 
     async def run(self) -> None:
         started = time.monotonic()
@@ -102,27 +109,57 @@ class CatalogueGate:
         log.info("catalogue gate open after %.1f s (%s item records were behind at the start)",
                  self.waited_s, self.items_behind_at_start)
 
+    async def catch_up(self, max_wait_s: float) -> bool:
+        """Steps 2 and 3 again, now: wait until the group has applied every item record produced so
+        far and this worker's follower has read what they wrote. For a click on an item the index
+        does not have, whose item may still be being encoded (by any worker). False when it took
+        longer than ``max_wait_s`` or the broker did not answer (the caller goes on without)."""
+        started = time.monotonic()
+        self.catch_ups += 1
+
+        async def both(consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
+            await self._items_applied(consumer, admin)
+            await self._changelog_read(consumer, admin)
+
+        try:
+            await asyncio.wait_for(self._with_clients(both), max_wait_s)
+            return True
+        except asyncio.TimeoutError:
+            self.catch_ups_short += 1
+            return False
+        except Exception:  # noqa: BLE001 - a broker error must not stop the user agent
+            self.catch_ups_short += 1
+            log.exception("catalogue catch-up failed")
+            return False
+        finally:
+            self.catch_up_s += time.monotonic() - started
+
+    async def _with_clients(self, step: Callable[[AIOKafkaConsumer, AIOKafkaAdminClient], Awaitable[None]]) -> None:
+        """Run ``step`` with a consumer (no group) and an admin client, closed afterwards."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            await consumer.start()
+            await admin.start()
+            await step(consumer, admin)
+        finally:
+            with contextlib.suppress(Exception):  # a failed close must not end the caller
+                await admin.close()
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
     async def _retrying(self, step: Callable[[AIOKafkaConsumer, AIOKafkaAdminClient], Awaitable[None]]) -> None:
         """Run ``step`` with a consumer (no group) and an admin client until it completes; any
         error (the broker went away, an unexpected answer) is logged and the step asked again, as
         a gate that crashed would stop user events for good."""
         while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
             try:
-                await consumer.start()
-                await admin.start()
-                return await step(consumer, admin)
+                return await self._with_clients(step)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - see the docstring
                 log.exception("catalogue gate: asking again in 2 s")
                 await asyncio.sleep(2.0)
-            finally:
-                with contextlib.suppress(Exception):  # a failed close must not end the gate either
-                    await admin.close()
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
 
     async def _items_applied(self, consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
         items = sorted_tps(await topic_partitions(consumer, self.items_topic), self.items_topic)

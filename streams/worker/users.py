@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Sequence
+from typing import Awaitable, Callable, Sequence
 
 import numpy as np
 from faust.types import EventT
@@ -44,12 +44,14 @@ def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
 
 class UserHandler:
     def __init__(self, ctx: WorkerContext, table: DeliveredTable, heads: LearnedHeads, entities: EntityTable,
-                 drift: DriftMonitor) -> None:
+                 drift: DriftMonitor, catch_up: Callable[[float], Awaitable[bool]] | None = None) -> None:
+        """``catch_up(max_wait_s)``: wait until the catalogue is current as of now (CatalogueGate)."""
         self.ctx = ctx
         self.table = table
         self.heads = heads
         self.entities = entities
         self.drift = drift
+        self.catch_up = catch_up
 
     def user_ids(self, limit: int) -> list[str]:
         return list(itertools.islice(self.table.keys(), limit))
@@ -62,6 +64,7 @@ class UserHandler:
         ctx, stats = self.ctx, self.ctx.stats
         stats.batches += 1
         decoded = await self._decode(batch)
+        await self._await_unindexed_items(decoded)
         texts = [t for _, r in decoded if (t := text_of(r)) is not None]
         vectors = await ctx.encode(texts)  # one forward pass for the whole micro-batch
         if texts:
@@ -104,6 +107,7 @@ class UserHandler:
             await self.heads.learn_sentiment(rated, vectors)
         if ctx.recommender is not None and result.applied:
             await self.heads.learn_ranking([lessons[p] for p in result.applied if p in lessons], decoded[-1][0])
+        if ctx.recommender is not None and result.previous_items:  # redelivered ones too: see apply_user_batch
             await self._publish_engagements(decoded, result.previous_items)
         if decoded:
             await self.heads.save_topics(decoded[-1][0])
@@ -119,6 +123,16 @@ class UserHandler:
         stats.duplicate_skipped += tally.duplicate
         stats.users_forgotten += tally.forgotten
         stats.watchlist_events += tally.watchlist
+
+    async def _await_unindexed_items(self, decoded: list[tuple[EventT, UserRecord]]) -> None:
+        """A click on an item the index does not have may have overtaken its item record (still
+        being encoded, by this worker or another): wait once for the catalogue to catch up, then
+        the clicks whose items are still unknown are dead-lettered as ``unknown_item``."""
+        wait = self.ctx.settings.unknown_item_wait_s
+        clicked = list({r.item_id: None for _, r in decoded if isinstance(r, ClickEvent)})
+        if self.catch_up is None or not wait or all(self.ctx.index.known(clicked)):
+            return
+        await self.catch_up(wait)
 
     def _lessons(self, inputs: list[UserInput], stored: dict[str, InterestState | None]) -> dict[int, Example]:
         """Up to ``learn_per_batch`` clicks and reviews of the batch (evenly spread) as ranking

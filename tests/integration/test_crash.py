@@ -69,15 +69,35 @@ def run_crash(broker: EmbeddedBroker, tmp_path, encoder, n_events: int, kills: i
         health = worker.health()
         redelivered += health["redelivered_skipped"]
         rereads += health["input_order"]["rereads_asked"]
+        # Every click folded into the recommender's engagements exactly once: a crash between a
+        # batch's table write and its commit may lose that batch's engagements record, which the
+        # batch reading the clicks again must send again (streams/state/updates.py).
+        clicks = sum(e["type"] == "click" for e in events)
+        engaged = folded_engagements(worker, clicks)
         lost = doubled = 0
         for user in users:
             got, want = profiles.get(user, {"event_counts": {}}), expected[user]
             diff = sum(got["event_counts"].values()) - sum(want.counts.values())
             lost, doubled = lost + max(0, -diff), doubled + max(0, diff)
         print(f"crash test: {len(events)} events, {len(users)} users, {done} kills, lost {lost}, doubled {doubled}, "
-              f"{redelivered} redelivered events skipped, {rereads} partitions read again by the offset guard")
+              f"{redelivered} redelivered events skipped, {rereads} partitions read again by the offset guard; "
+              f"engagements folded {engaged['engagements']} of {clicks}, {engaged['duplicates_dropped']} copies dropped")
         assert redelivered > 0, "no kill landed between a table write and an offset commit: nothing was tested"
         assert (lost, doubled) == (0, 0)
         assert_equal_to_offline(profiles, expected, encoder.layout)
+        assert engaged["engagements"] == clicks
     finally:
         worker.stop()
+
+
+def folded_engagements(worker: WorkerProcess, clicks: int, timeout_s: float = 120.0) -> dict:
+    """The worker's engagement fold once it has folded ``clicks`` (or the time is up), read again
+    3 s later: a copy folded late would show."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = (worker.health() or {}).get("recommender", {}).get("engagements", {})
+        if status.get("engagements", 0) >= clicks:
+            break
+        time.sleep(1)
+    time.sleep(3)
+    return worker.health()["recommender"]["engagements"]

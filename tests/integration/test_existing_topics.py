@@ -1,6 +1,7 @@
-"""A worker started on topics that already hold history (a new deployment, a new app id): clicks
-on items that are in the catalogue topic must be applied, not dead-lettered as unknown because the
-user agent read them before the item agent and the catalogue follower had indexed those items."""
+"""Clicks on items that are in the catalogue topic must be applied, not dead-lettered as unknown
+because the user agent read them before the item agent and the catalogue follower had indexed those
+items: a worker started on topics that already hold history (a new deployment, a new app id), and
+a running worker whose clicks overtake their items."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from schemas.topics import ITEMS
 from streams.tools.process import WorkerProcess
 from streams.worker.topic_admin import ensure_topics
 from tests.helpers.kafka import produce
-from tests.helpers.offline import assert_equal_to_offline, make_stream, offline_states, settled_profiles
+from tests.helpers.offline import NOW, assert_equal_to_offline, make_stream, offline_states, settled_profiles
 
 
 def produce_one_per_batch(bootstrap: str, topic: str, records: list[dict]) -> None:
@@ -48,5 +49,36 @@ def test_a_worker_started_on_a_backlog_of_items_and_clicks_applies_every_click(b
         assert not gate["gave_up"] and health["user_events_dead_lettered"] == 0
         assert len(profiles) == len(expected)
         assert_equal_to_offline(profiles, expected, encoder.layout)
+    finally:
+        worker.stop()
+
+
+def test_clicks_that_overtake_their_items_wait_for_them_and_a_click_on_no_item_is_dead_lettered(broker, tmp_path, encoder):
+    """A running worker; 300 items produced, and right behind them clicks on the last ones. The
+    item agent needs seconds to encode them, the user agent reads the clicks at once: each batch
+    with a click on an item not indexed yet waits for the catalogue to catch up (CatalogueGate.catch_up).
+    With ``INTEREST_STREAM_UNKNOWN_ITEM_WAIT_S=0`` (no waiting) these clicks are dead-lettered."""
+    items, queries, _ = make_stream(random.Random(7), 0)
+    worker = WorkerProcess(broker.url, tmp_path, f"overtake-{uuid.uuid4().hex[:6]}",
+                           {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20"})
+    try:
+        worker.wait_until(lambda h: h["status"] == "ok", 240, "the worker")
+        clicks = [{"type": "click", "event_id": f"oc{n}", "user_id": f"ou{n}", "item_id": items[-1 - n]["item_id"],
+                   "ts": NOW + n} for n in range(20)]
+        produce(broker.url, items + clicks, partitions=4)  # one producer: the clicks right behind their items
+        expected = offline_states(encoder, items, queries, clicks)
+        profiles = settled_profiles(worker, sorted(expected), len(clicks), timeout_s=300)
+        assert_equal_to_offline(profiles, expected, encoder.layout)
+        health = worker.health()
+        assert health["user_events_dead_lettered"] == 0
+        assert health["catalogue_gate"]["catch_ups"] >= 1, "no click overtook its item: nothing was tested"
+
+        # A click on an item that is in no topic waits for one catch-up, then is dead-lettered.
+        before = health["catalogue_gate"]["catch_ups"]
+        produce(broker.url, [{"type": "click", "event_id": "ghost", "user_id": "ou-ghost", "item_id": "no-such-item",
+                              "ts": NOW}], partitions=4)
+        health = worker.wait_until(lambda h: h["user_events_dead_lettered"] == 1, 120, "the ghost click dead-lettered")
+        gate = health["catalogue_gate"]
+        assert gate["catch_ups"] == before + 1 and gate["catch_ups_short"] == 0
     finally:
         worker.stop()

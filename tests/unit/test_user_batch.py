@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from schemas import ClickEvent, ForgetEvent, SearchEvent, WatchlistEvent
 from streams.settings import Settings
 from streams.state.decay import InterestState
-from streams.state.updates import Outcome, UserInput, WatcherChange, apply_event, apply_user_batch
+from streams.state.updates import Outcome, UserInput, WatcherChange, apply_event, apply_user_batch, items_before
 
 SETTINGS = Settings()
 LAYOUT = {"a": 2, "b": 3}
@@ -168,3 +168,24 @@ def test_a_user_with_a_redelivered_record_is_written_again_unchanged():
     assert again.states["u"].to_dict() == stored.to_dict()
     untouched = apply_user_batch(inputs_of([("click", "v", 3, 5.0)]), {"u": stored}, SETTINGS, LAYOUT)
     assert set(untouched.states) == {"v"}  # a user without redelivered records is not written
+
+
+def test_a_redelivered_click_is_published_again_with_the_items_before_it():
+    """A crash between the table write and the commit may have lost the batch's engagements record
+    too: the clicks read again come out again, each with the items the user engaged with before it
+    (the fold drops a copy that did arrive, by user and event id)."""
+    clicks = [UserInput(ClickEvent(f"e{n}", "u", f"item{n}", 10.0 * n), ("clicks", 0, n), z(n)) for n in range(8)]
+    first = apply_user_batch(clicks, {}, SETTINGS, LAYOUT)
+    assert first.previous_items[7] == ("item6", "item5", "item4", "item3", "item2")  # the window: 5
+    stored = InterestState.from_dict(first.states["u"].to_dict())
+    again = apply_user_batch(clicks[5:], {"u": stored}, SETTINGS, LAYOUT)
+    assert again.applied == [] and again.tally.redelivered == 3
+    assert again.previous_items == {n - 5: first.previous_items[n] for n in range(5, 8)}
+
+
+def test_items_before_reads_the_order_of_latest_engagement():
+    seen = ["a", "b", "c", "d"]  # oldest first
+    assert items_before(seen, "c", 5) == ("b", "a")
+    assert items_before(seen, "a", 5) == ()
+    assert items_before(seen, "d", 2) == ("c", "b")
+    assert items_before(seen, "gone", 2) == ("d", "c")  # trimmed from the state: everything is before it
