@@ -98,6 +98,8 @@ class HeldBack:
     finer than the guard's tolerance and halves the work)."""
 
     def __init__(self, size: int, n_features: int = len(FEATURES)) -> None:
+        if size < 1:
+            raise ValueError(f"the ranker holds back at least one lesson, got holdout_size={size}")
         self.size = size
         self._f = np.zeros((size, 0, n_features), dtype=np.float32)  # (slot, candidate, feature)
         self._pad = np.zeros((size, 0), dtype=np.float32)  # -inf where a slot has no candidate

@@ -182,9 +182,12 @@ class UserBatchResult:
 
 def items_before(seen_items: Sequence[str], item_id: str, n: int) -> tuple[str, ...]:
     """The ``n`` items engaged with just before ``item_id``'s latest engagement, most recent first,
-    from a state that already holds it (``seen_items``: oldest first). Exact unless an item was
-    engaged with again after it (its earlier place is gone from the state)."""
-    at = len(seen_items) - 1 - seen_items[::-1].index(item_id) if item_id in seen_items else len(seen_items)
+    from a state that already holds it (``seen_items``: oldest first); none if the state no longer
+    has the item. Exact unless an item was engaged with again after it (its earlier place is gone
+    from the state)."""
+    if item_id not in seen_items:
+        return ()
+    at = len(seen_items) - 1 - seen_items[::-1].index(item_id)
     return tuple(seen_items[max(0, at - n) : at][::-1])
 
 
@@ -250,10 +253,11 @@ def apply_user_batch(
             if outcome is Outcome.REDELIVERED:
                 changed(pos, record.user_id, state)  # written again: see rewrite_after_redelivery
                 redelivered.add(record.user_id)
-                if isinstance(record, (ClickEvent, ReviewEvent)):
+                if isinstance(record, (ClickEvent, ReviewEvent)) and record.event_id in state.recent_event_ids:
                     # Its engagement may have been lost with the crash too: it is sent again (the
                     # fold drops a second copy by user and event id), with the items before it as
-                    # the state still tells them.
+                    # the state still tells them. Only if the state applied it: a click below the
+                    # applied offset may have been dead-lettered instead (an unknown item then).
                     out.previous_items[pos] = items_before(state.seen_items, record.item_id,
                                                            settings.recommend.engagement.window)
             continue

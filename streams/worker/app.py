@@ -160,7 +160,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     # not fetched until the catalogue is current (CatalogueGate, streams/worker/catalogue.py).
     user_topics = [t.name for t in (*USER_TOPICS, USERS_REPARTITION)]
     catalogue_current = asyncio.Event()
-    app = faust_app(s, hold=(user_topics, catalogue_current))
+    users_fetched = asyncio.Event()  # set by the gate: from its opening on, except while it catches up
+    app = faust_app(s, hold=(user_topics, users_fetched))
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     topics = {t.name: app.topic(t.name, **raw) for t in TOPICS}
     ctx = WorkerContext(
@@ -195,7 +196,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
                                   s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
     app.task(catalogue.run)
-    gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current)
+    gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current,
+                         fetching=users_fetched)
     app.task(gate.run)
     engagements = None
     if ctx.recommender is not None:
@@ -206,7 +208,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)
-    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift, catch_up=gate.catch_up)
+    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift, catalogue=gate)
     a = s.alerts
     news = NewsHandler(ctx, NewsTables(
         entity_state=app.Table(ENTITY_STATE_TABLE, schema=schema),

@@ -33,6 +33,7 @@ from streams.worker.follower import LogFollower, topic_partitions
 log = logging.getLogger(__name__)
 T = TypeVar("T")  # a topic partition
 
+CLOCK_MARGIN_S = 5.0  # how far a producer's clock may be behind the worker's (CatalogueGate.covers)
 Apply = Callable[[list[tuple[str, dict[str, Any] | None]]], int]  # (item id, value or None = delete)
 
 
@@ -74,10 +75,17 @@ class CatalogueGate:
     """
 
     def __init__(self, bootstrap: str, group_id: str, items_topic: str, follower: LogFollower,
-                 max_wait_s: float, poll_s: float = 0.5, opened: asyncio.Event | None = None) -> None:
+                 max_wait_s: float, poll_s: float = 0.5, opened: asyncio.Event | None = None,
+                 fetching: asyncio.Event | None = None) -> None:
+        """``fetching``: set while the consumer may fetch user topics (from the opening on, except
+        during a ``catch_up``)."""
         self.bootstrap, self.group_id, self.items_topic = bootstrap, group_id, items_topic
         self.follower, self.max_wait_s, self.poll_s = follower, max_wait_s, poll_s
-        self.opened = opened or asyncio.Event()  # set once open (the consumer fetches user topics then)
+        self.opened = opened or asyncio.Event()  # set once open (for good)
+        self.fetching = fetching or asyncio.Event()
+        # Wall time from which on item records were not yet covered by a completed step 2: every
+        # item record produced before it is in the index (None: not known for any time yet).
+        self.current_as_of: float | None = None
         self.items_behind_at_start: int | None = None  # item records not yet applied when step 2 began
         self.waited_s: float | None = None
         self.gave_up = False
@@ -96,8 +104,10 @@ class CatalogueGate:
         started = time.monotonic()
         while self.follower.caught_up_at is None:
             await asyncio.sleep(self.poll_s)
+        step_2_from = time.time()
         try:
             await asyncio.wait_for(self._retrying(self._items_applied), self.max_wait_s or None)
+            self.current_as_of = step_2_from
         except asyncio.TimeoutError:
             self.gave_up = True
             log.warning("the items topic was not applied within %.0f s (items_behind_at_start=%s); user events go "
@@ -106,16 +116,30 @@ class CatalogueGate:
         await self._retrying(self._changelog_read)
         self.waited_s = time.monotonic() - started
         self.opened.set()
+        self.fetching.set()
         log.info("catalogue gate open after %.1f s (%s item records were behind at the start)",
                  self.waited_s, self.items_behind_at_start)
+
+    def covers(self, produced_at: float | None) -> bool:
+        """Whether a record produced at ``produced_at`` (its timestamp, the producer's clock) came
+        after items that are all in the index already: a completed step 2 began later than that
+        (by more than ``CLOCK_MARGIN_S``, for clocks that disagree). Then a click on an item the
+        index does not have cannot be waiting for its item: no catch-up is needed for it."""
+        return (produced_at is not None and self.current_as_of is not None
+                and produced_at < self.current_as_of - CLOCK_MARGIN_S)
 
     async def catch_up(self, max_wait_s: float) -> bool:
         """Steps 2 and 3 again, now: wait until the group has applied every item record produced so
         far and this worker's follower has read what they wrote. For a click on an item the index
         does not have, whose item may still be being encoded (by any worker). False when it took
-        longer than ``max_wait_s`` or the broker did not answer (the caller goes on without)."""
-        started = time.monotonic()
+        longer than ``max_wait_s`` or the broker did not answer (the caller goes on without).
+
+        User topics are not fetched meanwhile: their records would pile up in Faust's queue while
+        the user agent waits here, and a full queue stops the delivery of every topic, the item
+        records this waits for included."""
+        started, step_2_from = time.monotonic(), time.time()
         self.catch_ups += 1
+        self.fetching.clear()
 
         async def both(consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
             await self._items_applied(consumer, admin)
@@ -123,6 +147,7 @@ class CatalogueGate:
 
         try:
             await asyncio.wait_for(self._with_clients(both), max_wait_s)
+            self.current_as_of = max(self.current_as_of or 0.0, step_2_from)
             return True
         except asyncio.TimeoutError:
             self.catch_ups_short += 1
@@ -132,6 +157,7 @@ class CatalogueGate:
             log.exception("catalogue catch-up failed")
             return False
         finally:
+            self.fetching.set()
             self.catch_up_s += time.monotonic() - started
 
     async def _with_clients(self, step: Callable[[AIOKafkaConsumer, AIOKafkaAdminClient], Awaitable[None]]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Awaitable, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 from faust.types import EventT
@@ -21,6 +21,7 @@ from streams.state.drift import DriftMonitor
 from streams.state.ranker import Example
 from streams.state.recommend import user_view
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
+from streams.worker.catalogue import CatalogueGate
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
 from streams.worker.placement import forward_headers, partition_for, source_of
@@ -44,14 +45,14 @@ def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
 
 class UserHandler:
     def __init__(self, ctx: WorkerContext, table: DeliveredTable, heads: LearnedHeads, entities: EntityTable,
-                 drift: DriftMonitor, catch_up: Callable[[float], Awaitable[bool]] | None = None) -> None:
-        """``catch_up(max_wait_s)``: wait until the catalogue is current as of now (CatalogueGate)."""
+                 drift: DriftMonitor, catalogue: CatalogueGate | None = None) -> None:
+        """``catalogue``: waits, when asked, until the catalogue is current as of now."""
         self.ctx = ctx
         self.table = table
         self.heads = heads
         self.entities = entities
         self.drift = drift
-        self.catch_up = catch_up
+        self.catalogue = catalogue
 
     def user_ids(self, limit: int) -> list[str]:
         return list(itertools.islice(self.table.keys(), limit))
@@ -128,11 +129,15 @@ class UserHandler:
         """A click on an item the index does not have may have overtaken its item record (still
         being encoded, by this worker or another): wait once for the catalogue to catch up, then
         the clicks whose items are still unknown are dead-lettered as ``unknown_item``."""
-        wait = self.ctx.settings.unknown_item_wait_s
-        clicked = list({r.item_id: None for _, r in decoded if isinstance(r, ClickEvent)})
-        if self.catch_up is None or not wait or all(self.ctx.index.known(clicked)):
+        wait, catalogue = self.ctx.settings.unknown_item_wait_s, self.catalogue
+        if catalogue is None or not wait:
             return
-        await self.catch_up(wait)
+        clicks = [(e, r) for e, r in decoded if isinstance(r, ClickEvent)]
+        unknown = [e for (e, _), known in zip(clicks, self.ctx.index.known([r.item_id for _, r in clicks])) if not known]
+        # Clicks produced before the last completed catch-up began cannot be waiting for their
+        # items (a backlog of clicks on deleted items does not wait once per micro-batch).
+        if any(not catalogue.covers(e.message.timestamp) for e in unknown):
+            await catalogue.catch_up(wait)
 
     def _lessons(self, inputs: list[UserInput], stored: dict[str, InterestState | None]) -> dict[int, Example]:
         """Up to ``learn_per_batch`` clicks and reviews of the batch (evenly spread) as ranking

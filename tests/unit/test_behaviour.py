@@ -90,3 +90,41 @@ def test_engagements_teach_what_follows_and_the_user_vector_finds_it():
     # An item nobody engaged with yet is scored from its starting vector (its content).
     fresh = beh.scores(user, np.array([-1]), ["brand new"])
     assert fresh.shape == (1,) and -1.0 <= fresh[0] <= 1.0
+
+
+def reference_step(W, C, target, ctx, weights, negs, lr):
+    """The SGD step written out pair by pair (word2vec's update, as the docstring states it), on
+    copies: what ``learn`` must compute with its batched products."""
+    W, C = W.copy(), C.copy()
+    dW, dC = np.zeros_like(W), np.zeros_like(C)
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    for a, w, row in zip(ctx, weights, negs):
+        g = 1.0 - sig(W[a] @ C[target])
+        dW[a] += lr * w * g * C[target]
+        dC[target] += lr * w * g * W[a]
+        for n in row:
+            if n == target:
+                continue
+            g = -sig(W[a] @ C[n])
+            dW[a] += lr * w * g * C[n]
+            dC[n] += lr * w * g * W[a]
+    return W + dW, C + dC
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 12), seed=st.integers(0, 10_000), m=st.integers(1, 6), negatives=st.integers(0, 6))
+def test_a_step_equals_the_pairwise_update(n, seed, m, negatives):
+    """Repeated earlier items, repeated negatives and the target drawn as its own negative
+    included (few rows make all three common)."""
+    rng = np.random.default_rng(seed)
+    vecs = BehaviourVectors(BehaviourConfig(seed=seed, negatives=negatives, dim=8))
+    vecs.add_rows([f"i{j}" for j in range(n)])
+    vecs.W[:n], vecs.C[:n] = rng.normal(size=(n, 8)), rng.normal(size=(n, 8))
+    target = int(rng.integers(n))
+    ctx = [int(c) for c in rng.integers(0, n, size=m)]
+    weights = list(rng.uniform(0.1, 1.0, size=m))
+    negs = np.random.default_rng(seed).integers(0, n, size=(m, negatives))  # what learn draws
+    want_w, want_c = reference_step(vecs.W[:n], vecs.C[:n], target, ctx, weights, negs, vecs.config.lr)
+    vecs.learn(target, ctx, weights)
+    np.testing.assert_allclose(vecs.W[:n], want_w, atol=1e-12)
+    np.testing.assert_allclose(vecs.C[:n], want_c, atol=1e-12)

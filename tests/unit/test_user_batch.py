@@ -188,4 +188,17 @@ def test_items_before_reads_the_order_of_latest_engagement():
     assert items_before(seen, "c", 5) == ("b", "a")
     assert items_before(seen, "a", 5) == ()
     assert items_before(seen, "d", 2) == ("c", "b")
-    assert items_before(seen, "gone", 2) == ("d", "c")  # trimmed from the state: everything is before it
+    assert items_before(seen, "gone", 2) == ()  # no longer in the state: where it was is unknown
+
+
+def test_a_click_dead_lettered_before_is_not_published_when_read_again():
+    """A click on an unknown item is dead-lettered, not applied; if a later click of its partition
+    was applied, reading it again after a crash finds it below the applied offset. Its item may be
+    known by then, but the state never had it: no engagement for it."""
+    gone = UserInput(ClickEvent("e0", "u", "late-item", 1.0), ("clicks", 0, 0), None)
+    later = UserInput(ClickEvent("e1", "u", "item1", 2.0), ("clicks", 0, 1), z(1))
+    first = apply_user_batch([gone, later], {}, SETTINGS, LAYOUT)
+    assert [pos for pos, _ in first.rejected] == [0] and first.applied == [1]
+    known_now = UserInput(ClickEvent("e0", "u", "late-item", 1.0), ("clicks", 0, 0), z(0))
+    again = apply_user_batch([known_now, later], {"u": first.states["u"]}, SETTINGS, LAYOUT)
+    assert again.tally.redelivered == 2 and set(again.previous_items) == {1}
