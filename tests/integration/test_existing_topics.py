@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 
 from schemas import dump_json
 from schemas.topics import CLICKS, ITEMS
+from streams.tools.broker import EmbeddedBroker
 from streams.tools.process import WorkerProcess
 from streams.worker.topic_admin import ensure_topics
 from tests.helpers.kafka import produce
@@ -54,19 +55,28 @@ def test_a_worker_started_on_a_backlog_of_items_and_clicks_applies_every_click(b
         worker.stop()
 
 
-def test_clicks_that_overtake_their_items_wait_for_them_and_a_click_on_no_item_is_dead_lettered(broker, tmp_path, encoder):
+def test_clicks_that_overtake_their_items_wait_for_them_and_a_click_on_no_item_is_dead_lettered(tmp_path, encoder):
+    # A broker of its own: a new app id reads every topic's history first, and the user agent,
+    # busy with the other test's clicks, would reach these only after their items were indexed.
+    with EmbeddedBroker(log_file=tmp_path / "tansu.log") as broker:
+        run_overtake(broker, tmp_path, encoder)
+
+
+def run_overtake(broker: EmbeddedBroker, tmp_path, encoder) -> None:
     """A running worker; 300 items produced, and right behind them clicks on the last ones. The
     item agent needs seconds to encode them, the user agent reads the clicks at once: each batch
     with a click on an item not indexed yet waits for the catalogue to catch up (CatalogueGate.catch_up).
     With ``INTEREST_STREAM_UNKNOWN_ITEM_WAIT_S=0`` (no waiting) all 20 were dead-lettered (run by
     hand on 2026-11-30). The limit is raised here so a slow machine cannot make it flaky."""
-    items, queries, _ = make_stream(random.Random(7), 0)
-    worker = WorkerProcess(broker.url, tmp_path, f"overtake-{uuid.uuid4().hex[:6]}",
+    tag = uuid.uuid4().hex[:6]
+    catalogue, queries, _ = make_stream(random.Random(7), 0)
+    items = [{**item, "item_id": f"{tag}-{item['item_id']}"} for item in catalogue]
+    worker = WorkerProcess(broker.url, tmp_path, f"overtake-{tag}",
                            {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20",
                             "INTEREST_STREAM_UNKNOWN_ITEM_WAIT_S": "120"})
     try:
         worker.wait_until(lambda h: h["status"] == "ok", 240, "the worker")
-        clicks = [{"type": "click", "event_id": f"oc{n}", "user_id": f"ou{n}", "item_id": items[-1 - n]["item_id"],
+        clicks = [{"type": "click", "event_id": f"{tag}-c{n}", "user_id": f"{tag}-u{n}", "item_id": items[-1 - n]["item_id"],
                    "ts": NOW + n} for n in range(20)]
         produce(broker.url, items + clicks, partitions=4)  # one producer: the clicks right behind their items
         expected = offline_states(encoder, items, queries, clicks)
@@ -78,7 +88,7 @@ def test_clicks_that_overtake_their_items_wait_for_them_and_a_click_on_no_item_i
 
         # A click on an item that is in no topic waits for one catch-up, then is dead-lettered.
         before = health["catalogue_gate"]["catch_ups"]
-        produce(broker.url, [{"type": "click", "event_id": "ghost", "user_id": "ou-ghost", "item_id": "no-such-item",
+        produce(broker.url, [{"type": "click", "event_id": f"{tag}-ghost", "user_id": f"{tag}-ghost", "item_id": "no-such-item",
                               "ts": NOW}], partitions=4)
         health = worker.wait_until(lambda h: h["user_events_dead_lettered"] == 1, 120, "the ghost click dead-lettered")
         gate = health["catalogue_gate"]
@@ -87,8 +97,8 @@ def test_clicks_that_overtake_their_items_wait_for_them_and_a_click_on_no_item_i
         # The same, produced (its record timestamp) a minute before that catch-up began, as in a
         # backlog: its item cannot still be on its way, so it is dead-lettered without waiting.
         producer = Producer({"bootstrap.servers": broker.bootstrap, "partitioner": "murmur2_random"})
-        old = {"type": "click", "event_id": "ghost-2", "user_id": "ou-ghost", "item_id": "no-such-item", "ts": NOW}
-        producer.produce(CLICKS.name, value=dump_json(old), key=b"ou-ghost", timestamp=int((time.time() - 60) * 1000))
+        old = {"type": "click", "event_id": f"{tag}-ghost-2", "user_id": f"{tag}-ghost", "item_id": "no-such-item", "ts": NOW}
+        producer.produce(CLICKS.name, value=dump_json(old), key=old["user_id"].encode(), timestamp=int((time.time() - 60) * 1000))
         assert producer.flush(30) == 0
         health = worker.wait_until(lambda h: h["user_events_dead_lettered"] == 2, 120, "the old ghost click dead-lettered")
         assert health["catalogue_gate"]["catch_ups"] == before + 1
