@@ -125,7 +125,7 @@ def demo(data_dir: Path | None, show_users: int, news: bool, screenshot_to: Path
 @click.option("--users", type=int, default=0, show_default=True, help="MovieLens users to evaluate (0 = all 943)")
 @click.option("--sentiment-limit", type=int, default=0, show_default=True, help="snippets per corpus (0 = all)")
 @click.option("--only", type=click.Choice(["retrieval", "sentiment"]), help="run one half only")
-@click.option("--sasrec-epochs", type=int, default=40, show_default=True,
+@click.option("--sasrec-epochs", type=int, default=30, show_default=True,
               help="epochs of the offline SASRec reference (0 = skip it)")
 @click.option("--shift-events", type=int, default=16000, show_default=True,
               help="ratings in the planted-shift run, items permuted halfway (0 = skip it)")

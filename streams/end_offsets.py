@@ -31,6 +31,9 @@ async def exact_end_offsets(consumer: AIOKafkaConsumer, partitions: Sequence[Top
     pending = {tp for tp in tps if ends[tp] > first[tp]}
     if not pending:
         return ends
+    if timeout_s <= 0:  # no time to read: assigning and at once unassigning races aiokafka's fetch task
+        log.warning("last records not read within 0 s; reported end offsets kept for %s", sorted(pending))
+        return ends
     consumer.assign(sorted(pending))
     try:
         for tp in pending:

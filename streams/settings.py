@@ -109,6 +109,10 @@ class Settings:
     # numpy's BLAS threads (0 = numpy's default, one per core): our numpy work is small matrices,
     # and more threads only fight FAISS's and torch's for the cores (streams/threads.py).
     numpy_threads: int = 1
+    # Faust's own Prometheus sensors (faust_* on /metrics). They run several labelled metric
+    # updates per record read, sent and table write: about 8 % of the worker's CPU per click
+    # (py-spy, 2026-11-30). Ours (interest_stream_*) cover throughput, lag, latency and errors.
+    faust_metrics: bool = False
     log_level: str = "info"
     log_format: str = "text"  # text | json: the worker's progress line (one per log_every_batches batches)
     log_every_batches: int = 100
@@ -246,6 +250,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", int),
     "PRODUCER_MAX_BATCH_BYTES": ("producer_max_batch_bytes", int),
     "NUMPY_THREADS": ("numpy_threads", int),
+    "FAUST_METRICS": ("faust_metrics", parse_bool),
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "BROKER_WAIT_S": ("broker_wait_s", float),

@@ -10,6 +10,7 @@
     GET    /alerts?entity=&since=            recent news-sentiment alerts
     GET    /entities/{ticker}                an entity's window, baseline and recent news
     GET    /ui, /ui/alerts                   the live page (streams/api/live_page.py)
+    GET    /metrics                          Prometheus text (Faust's own page instead when its sensors are on)
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import uuid
 from typing import Any
 
 import faust
+from aiohttp.web import Response as RawResponse
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from index import Hit, ItemIndex, UnknownItem
 from schemas import MAX_ID_LEN, MAX_TICKERS, InvalidEvent, dump_json, ticker
@@ -63,8 +66,16 @@ def _unmatched(index: ItemIndex, item_id: str) -> Hit:
     return Hit(item_id, 0.0, {}, index.meta(item_id), {})
 
 
-def register_views(app: faust.App, api: ApiDeps) -> None:
+def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> None:
+    """``metrics_page``: serve GET /metrics from the worker's registry (False where Faust's
+    ``setup_prometheus_sensors`` already registered its own page on that registry)."""
     ctx = api.ctx
+
+    if metrics_page:
+        @app.page("/metrics", name="metrics")
+        async def metrics(view: View, request: Request) -> Response:
+            # aiohttp's own Response: Faust's helpers refuse a content type with a charset in it.
+            return RawResponse(body=generate_latest(ctx.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/healthz", name="healthz")
     async def healthz(view: View, request: Request) -> Response:

@@ -66,7 +66,7 @@ class EvalConfig:
     neutral_band: float = 0.5  # |mean human rating| <= this is neutral (scale -4..+4)
     learn_batch: int = 64  # labelled snippets per online update (one micro-batch)
     seed: int = 0  # order of the snippet streams
-    sasrec_epochs: int = 40  # the offline sequential reference (0 = skip it)
+    sasrec_epochs: int = 30  # the offline sequential reference (0 = skip it)
     shift_events: int = 16000  # planted-shift run: this many first ratings, shifted halfway (0 = skip it)
     retrieval: bool = True
     sentiment: bool = True

@@ -257,10 +257,13 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     broker_health = BrokerHealth(s.bootstrap)
     app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
     worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue, gate, engagements)
-    # GET /metrics: Faust's own sensors and ours, in the worker's registry.
-    setup_prometheus_sensors(app, registry=ctx.metrics.registry, name_prefix="faust")
+    # GET /metrics: ours and, when asked for (they cost CPU per record), Faust's own sensors; its
+    # setup then serves the page (same registry), otherwise register_views does.
+    if s.faust_metrics:
+        setup_prometheus_sensors(app, registry=ctx.metrics.registry, name_prefix="faust")
     ctx.metrics.registry.register(StateCollector(worker))
     # Requests about a user are answered by the worker owning the user's partition (of any user
     # topic: they are co-partitioned).
-    register_views(app, ApiDeps(ctx, users, news, drift, worker.health, route_topic=topics[USER_TOPICS[0].name]))
+    register_views(app, ApiDeps(ctx, users, news, drift, worker.health, route_topic=topics[USER_TOPICS[0].name]),
+                   metrics_page=not s.faust_metrics)
     return worker

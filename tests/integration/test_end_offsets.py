@@ -53,3 +53,33 @@ def test_the_end_offset_counts_every_record_of_the_last_batch(broker):
     # What the broker itself says is never more, and on the bundled broker less (its known fault;
     # an exact broker would say the same as exact_end_offsets).
     assert all(reported[tp] <= exact[tp] for tp in p)
+
+
+async def _ends_without_time_to_read(bootstrap: str, topic: str) -> tuple[dict, dict, set]:
+    await ensure_topics(bootstrap, [topic], 2)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=200)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, b"y%d" % n, partition=0) for n in range(5)])
+    finally:
+        await producer.stop()
+    tps = [TopicPartition(topic, p) for p in range(2)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        reported = await consumer.end_offsets(tps)
+        # No time to read the last records: the fallback keeps what the broker reported, and says
+        # so. (A real timeout with time > 0 needs a broker that stalls mid-call; not made here.)
+        kept = await exact_end_offsets(consumer, tps, timeout_s=0.0)
+        return reported, kept, consumer.assignment()
+    finally:
+        await consumer.stop()
+
+
+def test_a_last_record_not_read_in_time_keeps_the_reported_end_and_is_logged(broker, caplog):
+    with caplog.at_level("WARNING", logger="streams.end_offsets"):
+        reported, kept, assignment = asyncio.run(_ends_without_time_to_read(broker.bootstrap, "end-offsets-slow"))
+    assert kept == reported and assignment == set()  # left unassigned even so
+    p0 = TopicPartition("end-offsets-slow", 0)
+    assert [r.message for r in caplog.records] == [
+        f"last records not read within 0 s; reported end offsets kept for {[p0]}"]

@@ -89,7 +89,8 @@ def run(broker, tmp_path_factory):
     Run.worker = WorkerProcess(broker.url, workdir, Run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN,
                                                                  "INTEREST_STREAM_DRIFT_WINDOW": "8",
                                                                  "INTEREST_STREAM_LOG_FORMAT": "json",
-                                                                 "INTEREST_STREAM_LOG_EVERY_BATCHES": "1"})
+                                                                 "INTEREST_STREAM_LOG_EVERY_BATCHES": "1",
+                                                                 "INTEREST_STREAM_FAUST_METRICS": "1"})
     Run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 15, 180, "catalogue indexed")
     produce(broker.url, PHASE1 + BAD)
     Run.worker.wait_processed(len(PHASE1) + len(BAD))
@@ -173,7 +174,7 @@ def test_metrics_are_prometheus_text_and_agree_with_healthz(run):
     assert rebuild.value > 0 and abs(rebuild.value - health["index_rebuild_s"]) < 1e-3
     lag = [s for s in families["interest_stream_consumer_lag"].samples]
     assert lag and all(s.value >= 0 for s in lag) and {s.labels["topic"] for s in lag} >= {"searches", "clicks"}
-    assert any(name.startswith("faust_") for name in families), "Faust's own sensors are served too"
+    assert any(name.startswith("faust_") for name in families), "Faust's own sensors are served when asked for"
 
 
 def test_progress_is_logged_as_one_json_line_per_batch_not_per_event(run):
@@ -260,6 +261,10 @@ def test_restart_restores_state_and_catches_up_in_micro_batches(run, broker):
     after = get_json(f"{run.worker.base}/users/runner/profile")[1]
     assert after["event_counts"] == {"search": 3 + 5, "click": 2 + 3, "review": 2}  # nothing applied twice
     assert health["sentiment_head"]["version"] == run.head_version  # the learned head came back
+    with urllib.request.urlopen(f"{run.worker.base}/metrics", timeout=10) as resp:
+        names = {f.name for f in text_string_to_metric_families(resp.read().decode())}
+    assert "interest_stream_events_applied" in names and not any(n.startswith("faust_") for n in names), \
+        "Faust's per-record sensors are off by default (INTEREST_STREAM_FAUST_METRICS)"
     assert before["summary"]["topic"]["categories"].get("audio", 0) < after["summary"]["topic"]["categories"]["audio"]
     top = recs(run, "runner")
     assert top[0]["category"] == "audio"
