@@ -184,8 +184,8 @@ class Settings:
         r = self.recommend
         if any(h <= 0 for h in r.engagement.pop_half_lives_s) or not r.engagement.pop_half_lives_s:
             raise SettingsError("popularity half-lives must be > 0 (at least one)")
-        if r.candidates.per_source < 1 or r.ranker.lr < 0 or r.candidates.learn_per_batch < 0:
-            raise SettingsError("recommend per_source >= 1, ranker lr >= 0, learn_per_batch >= 0")
+        if r.candidates.per_source < 1 or r.ranker.lr < 0 or r.candidates.learn_per_batch < 0 or r.candidates.learn_every < 1:
+            raise SettingsError("recommend per_source >= 1, ranker lr >= 0, learn_per_batch >= 0, learn_every >= 1")
         b = r.engagement.behaviour
         if b.dim < 1 or b.lr < 0 or b.negatives < 0:
             raise SettingsError(f"behaviour dim >= 1, lr >= 0, negatives >= 0; got {b.dim}, {b.lr}, {b.negatives}")
@@ -305,6 +305,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_MIN_HOLDOUT": ("recommend.ranker.min_holdout", int),
     "CANDIDATES_PER_SOURCE": ("recommend.candidates.per_source", int),
     "RANKER_LEARN_PER_BATCH": ("recommend.candidates.learn_per_batch", int),
+    "RANKER_LEARN_EVERY": ("recommend.candidates.learn_every", int),
     "BEHAVIOUR": ("recommend.engagement.behaviour.enabled", parse_bool),
     "BEHAVIOUR_DIM": ("recommend.engagement.behaviour.dim", int),
     "BEHAVIOUR_LR": ("recommend.engagement.behaviour.lr", float),

@@ -15,6 +15,7 @@ is held back instead; an update is kept only if the held-back loss does not rise
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -66,6 +67,17 @@ class RankerConfig:
     holdout_size: int = 300
     min_holdout: int = 20  # updates wait until this many examples are held back
     tolerance: float = 0.002  # held-back loss may rise by at most this much per update
+
+
+def chosen_as_lesson(user_id: str, event_id: str, every: int) -> bool:
+    """Whether this engagement is one of the one-in-``every`` the worker learns ranking from.
+    Chosen by a hash of its ids, so the same ones in every process and however the stream falls
+    into micro-batches (a per-batch quota gave a faster worker fewer lessons, and a worse ranker).
+    Python's ``hash`` is salted per process: not that."""
+    if every <= 1:
+        return True
+    digest = hashlib.blake2b(f"{user_id}\x1f{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % every == 0
 
 
 @dataclass(frozen=True)

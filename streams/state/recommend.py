@@ -36,7 +36,11 @@ class RecommendConfig:
     recent_decay: float = 0.7  # ... weighted step_decay^j by recency
     long_depth: int = 20  # co_long: a longer, slowly decayed memory
     long_decay: float = 0.9
-    learn_per_batch: int = 8  # clicks/reviews per micro-batch the worker's ranker learns from (bounds the cost)
+    # The worker's ranker learns from one click/review in learn_every (chosen by event id:
+    # ranker.chosen_as_lesson), at most learn_per_batch per micro-batch (bounds a batch's cost:
+    # each lesson builds the user's candidates, a millisecond or two).
+    learn_every: int = 16
+    learn_per_batch: int = 32
 
 
 class FacetIndex(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -196,12 +196,15 @@ def apply_user_batch(
     stored: Mapping[str, InterestState | None],
     settings: Settings,
     layout: Layout,
+    before_apply: Callable[[int, InterestState], None] | None = None,
 ) -> UserBatchResult:
     """Apply a micro-batch's inputs, in order, to the users' states as stored before it
     (``stored``: user id -> state, None for a user without one; the states are updated in place,
     so pass freshly read ones). A click whose item vector is unknown is rejected. Returns one new
     state per changed user: one table write and one profile per user per micro-batch, carrying the
-    state after all of that user's events in it."""
+    state after all of that user's events in it. ``before_apply(pos, state)`` is called with the
+    user's state just before each search, click or review is offered to it (a redelivered one is
+    then skipped: see ``applied``); it must not change the state."""
     out = UserBatchResult()
     working: dict[str, InterestState] = {}
     redelivered: set[str] = set()  # users with a record read again (a crash before the commit)
@@ -247,6 +250,8 @@ def apply_user_batch(
             out.rejected.append((pos, f"click on unknown item_id {getattr(record, 'item_id', '')!r}"))
             continue
         state = state_of(record.user_id)
+        if before_apply is not None:
+            before_apply(pos, state)
         earlier_items = tuple(state.seen_items[-settings.recommend.engagement.window:][::-1])
         outcome = apply_event(state, record, item.z, settings, item.source, layout)
         if out.tally.skipped(outcome):

@@ -38,7 +38,7 @@ from streams.state.updates import apply_event
 from streams.tools.eval_metrics import hit_and_ndcg, top_k_masked
 
 # The ranker learns from every event here, one step per LEARN_STEP lessons; the worker learns from
-# up to learn_per_batch events of each micro-batch (a sample when a batch has more).
+# one event in learn_every (by event id), a step per micro-batch.
 LEARN_STEP = 64
 HISTORY_BUCKETS = ((0, 4), (5, 19), (20, None))  # earlier events of the user at that moment
 

@@ -18,7 +18,7 @@ from schemas.topics import ENGAGEMENTS, PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
-from streams.state.ranker import Example
+from streams.state.ranker import Example, chosen_as_lesson
 from streams.state.recommend import user_view
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.catalogue import CatalogueGate
@@ -78,11 +78,18 @@ class UserHandler:
                 # *current event*, and outside it that is whichever event take_events last buffered.
                 with event_context(event):
                     stored[record.user_id] = self.state_of(record.user_id)
-        # Ranking lessons read the users' states before the batch changes them (in place). On the
-        # event loop, like the engagement follower that changes what they read; learn_per_batch
-        # bounds the time.
-        lessons = self._lessons(inputs, stored) if ctx.recommender else {}
-        result = apply_user_batch(inputs, stored, ctx.settings, ctx.layout)
+        # Ranking lessons read each user's state just before the chosen event is applied (a
+        # lesson from the state before the whole batch taught the ranker from stale contexts:
+        # MovieLens users rate in bursts). On the event loop, like the engagement follower that
+        # changes what they read; learn_every and learn_per_batch bound the time.
+        chosen = self._lesson_positions(inputs) if ctx.recommender else set()
+        lessons: dict[int, Example] = {}
+
+        def lesson_before(pos: int, state: InterestState) -> None:
+            if pos in chosen and (lesson := self._lesson(inputs[pos].record, state)) is not None:
+                lessons[pos] = lesson
+
+        result = apply_user_batch(inputs, stored, ctx.settings, ctx.layout, lesson_before if chosen else None)
 
         for pos, reason in result.rejected:
             await ctx.dead_letter(decoded[pos][0], reason)
@@ -139,26 +146,25 @@ class UserHandler:
         if any(not catalogue.covers(e.message.timestamp) for e in unknown):
             await catalogue.catch_up(wait)
 
-    def _lessons(self, inputs: list[UserInput], stored: dict[str, InterestState | None]) -> dict[int, Example]:
-        """Up to ``learn_per_batch`` clicks and reviews of the batch (evenly spread) as ranking
-        lessons: the candidates the user would have been shown just before, and which was engaged
-        with. A user with several events in the batch is seen as before the batch for all of them."""
-        rec, layout = self.ctx.recommender, self.ctx.layout
-        assert rec is not None
+    def _lesson_positions(self, inputs: list[UserInput]) -> set[int]:
+        """The batch's clicks and reviews chosen as ranking lessons: one in ``learn_every``, by
+        event id; at most ``learn_per_batch`` (evenly spread) when a batch has more."""
+        cfg = self.ctx.settings.recommend.candidates
         engaged = [pos for pos, i in enumerate(inputs)
-                   if isinstance(i.record, (ClickEvent, ReviewEvent)) and i.z is not None]
-        budget = self.ctx.settings.recommend.candidates.learn_per_batch
+                   if isinstance(i.record, (ClickEvent, ReviewEvent)) and i.z is not None
+                   and chosen_as_lesson(i.record.user_id, i.record.event_id, cfg.learn_every)]
+        budget = cfg.learn_per_batch
         if len(engaged) > budget:
             engaged = [engaged[n * len(engaged) // budget] for n in range(budget)] if budget else []
-        out = {}
-        for pos in engaged:
-            record = inputs[pos].record
-            view = user_view(stored.get(record.user_id) or InterestState(), layout)
-            cands = rec.candidates(view, also=[record.item_id])
-            lesson = rec.example(record.user_id, cands, record.item_id)
-            if lesson is not None:
-                out[pos] = lesson
-        return out
+        return set(engaged)
+
+    def _lesson(self, record: UserRecord, state: InterestState) -> Example | None:
+        """The candidates the user would have been shown just before this click or review, and
+        which was engaged with (None when its item left the catalogue)."""
+        rec = self.ctx.recommender
+        assert rec is not None and isinstance(record, (ClickEvent, ReviewEvent))
+        cands = rec.candidates(user_view(state, self.ctx.layout), also=[record.item_id])
+        return rec.example(record.user_id, cands, record.item_id)
 
     async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
                                    previous_items: dict[int, tuple[str, ...]]) -> None:

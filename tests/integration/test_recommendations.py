@@ -71,7 +71,7 @@ def run(broker, tmp_path_factory):
     Run.workdir = Path(tmp_path_factory.mktemp("worker"))
     # Learning starts after a few held-back lessons, so a short test sees kept updates.
     Run.env = {**broker.worker_env, "INTEREST_STREAM_RANKER_MIN_HOLDOUT": "4",
-               "INTEREST_STREAM_RANKER_LEARN_PER_BATCH": "256"}
+               "INTEREST_STREAM_RANKER_LEARN_PER_BATCH": "256", "INTEREST_STREAM_RANKER_LEARN_EVERY": "1"}
     produce(broker.url, catalogue())
     start(Run, broker)
     done = 0
@@ -119,7 +119,7 @@ def test_the_ranker_learned_from_the_stream_and_every_worker_folds_every_engagem
     assert rec["engagements_caught_up"]
     ranker = rec["ranker"]
     assert ranker["version"] >= 1 and ranker["accepted"] >= 1, ranker
-    assert ranker["examples"] == run.clicks  # one lesson per click (learn_per_batch is above every batch)
+    assert ranker["examples"] == run.clicks  # one lesson per click (every one chosen; learn_per_batch above every batch)
     with urllib.request.urlopen(f"{run.worker.base}/metrics", timeout=10) as resp:
         samples = {s.name: s.value for f in text_string_to_metric_families(resp.read().decode()) for s in f.samples}
     assert samples["interest_stream_ranker_version"] == ranker["version"]

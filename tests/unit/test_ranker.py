@@ -3,11 +3,25 @@ refuses a poisoned batch, one user's burst is capped, versions round-trip."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.state.ranker import FEATURES, Example, HeldBack, OnlineRanker, RankerConfig, example_gradient, example_loss, with_depth
+from streams.state.ranker import (
+    FEATURES,
+    Example,
+    HeldBack,
+    OnlineRanker,
+    RankerConfig,
+    chosen_as_lesson,
+    example_gradient,
+    example_loss,
+    with_depth,
+)
 
 D = len(FEATURES)
 FACET = FEATURES.index("facet")
@@ -110,3 +124,16 @@ def test_the_held_back_loss_is_the_mean_loss_of_the_newest_examples(seed, size, 
     expected = [np.mean([example_loss(w, ex) for ex in kept]) if kept else 0.0 for w in ws]
     assert len(held) == len(kept)
     assert np.allclose(held.mean_losses(ws), expected)
+
+
+def test_one_engagement_in_n_is_a_lesson_and_the_choice_is_the_same_in_another_process():
+    ids = [(f"u{n % 97}", f"e{n}") for n in range(12_000)]
+    chosen = [chosen_as_lesson(u, e, 12) for u, e in ids]
+    assert 0.075 < sum(chosen) / len(ids) < 0.092  # 1/12 = 0.083; binomial sd 0.0025
+    assert all(chosen_as_lesson(u, e, 1) for u, e in ids[:100])
+    # Another interpreter with another hash salt chooses the same ones (Python's hash() would not).
+    code = ("import sys; from streams.state.ranker import chosen_as_lesson; "
+            f"print(''.join('1' if chosen_as_lesson(u, e, 12) else '0' for u, e in {ids[:400]!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    assert out == "".join("1" if c else "0" for c in chosen[:400])

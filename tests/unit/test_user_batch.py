@@ -42,14 +42,15 @@ def inputs_of(batch) -> list[UserInput]:
 @given(before=steps, batch=steps)
 def test_a_batch_equals_its_events_applied_one_by_one(before, batch):
     """Whatever mix of users, forgets, re-sent ids and unknown items: the batch's new states are
-    what applying each event in order gives, and only changed users are written."""
+    what applying each event in order gives, and only changed users are written; the hook before
+    each event (where the worker builds its ranking lessons) sees the user's state just then."""
     stored: dict[str, InterestState] = {}
     for item in inputs_of(before):  # some users already have state
         if item.z is not None:
             apply_event(stored.setdefault(item.record.user_id, InterestState()), item.record, item.z, SETTINGS,
                         ("old", 0, len(stored)), LAYOUT)
     expected = {u: InterestState.from_dict(s.to_dict()) for u, s in stored.items()}
-    changed, applied, rejected = {}, [], []
+    changed, applied, rejected, just_before = {}, [], [], {}
     for pos, item in enumerate(inputs_of(batch)):
         user = item.record.user_id
         if isinstance(item.record, ForgetEvent):
@@ -57,13 +58,16 @@ def test_a_batch_equals_its_events_applied_one_by_one(before, batch):
             changed[user] = None
         elif item.z is None:
             rejected.append(pos)
-        elif apply_event(expected.setdefault(user, InterestState()), item.record, item.z, SETTINGS, item.source,
-                         LAYOUT) is Outcome.APPLIED:
+        elif (just_before.setdefault(pos, expected.setdefault(user, InterestState()).to_dict()) is not None
+              and apply_event(expected[user], item.record, item.z, SETTINGS, item.source, LAYOUT) is Outcome.APPLIED):
             changed[user] = expected[user]
             applied.append(pos)
 
     fresh = {u: InterestState.from_dict(s.to_dict()) for u, s in stored.items()}
-    result = apply_user_batch(inputs_of(batch), fresh, SETTINGS, LAYOUT)
+    seen: dict[int, dict] = {}
+    result = apply_user_batch(inputs_of(batch), fresh, SETTINGS, LAYOUT,
+                              before_apply=lambda pos, state: seen.setdefault(pos, state.to_dict()))
+    assert seen == just_before
     assert [pos for pos, _ in result.rejected] == rejected
     assert all("unknown item_id 'gone'" in reason for _, reason in result.rejected)
     assert result.applied == applied and result.tally.applied == len(applied)
