@@ -110,9 +110,9 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
             health = worker.wait_processed(len(clicks), timeout_s=1800)
             replay_s = time.monotonic() - t
             # Applied is not yet folded: the engagement follower (popularity, co-engagement, the
-            # behaviour facet) reads the engagements topic behind the user agent. Asking before it
-            # caught up scored a partial fold (worker HR@10 from 0.11 to 0.20 between runs).
-            folded_lag = worker.health()["recommender"]["engagements"]["engagements"]
+            # behaviour facet) reads the engagements topic behind the user agent, so the answers
+            # wait for it (the runs of 2026-11-30 had folded 98,860-99,057 of 99,057 by then).
+            folded_then = worker.health()["recommender"]["engagements"]["engagements"]
             health = worker.wait_until(lambda h: h["recommender"]["engagements"]["engagements"] >= len(clicks), 600,
                                        "every engagement folded in")
             served: dict[str, dict[str, list[str]]] = {"hybrid": {}, "facet": {}}
@@ -152,7 +152,7 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
         "history_events": len(clicks), "k": cfg.k, "methods": scores,
         "events_applied": health["events_applied"], "dead_lettered": health["user_events_dead_lettered"],
         "replay_events_per_s": len(clicks) / replay_s, "wall_s": time.monotonic() - started,
-        "engagements_folded_when_applied": folded_lag,
+        "engagements_folded_when_applied": folded_then,
         "users_without_recommendations": sum(1 for r in served["hybrid"].values() if not r),
         "ranker": health.get("recommender", {}).get("ranker") if health.get("recommender") else None,
         "recommended_already_seen": leaks,
