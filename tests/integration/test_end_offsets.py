@@ -15,19 +15,26 @@ from streams.worker.topic_admin import ensure_topics
 pytestmark = pytest.mark.integration
 
 
-async def _produce_and_read(bootstrap: str, topic: str) -> tuple[dict, dict, list[int]]:
-    await ensure_topics(bootstrap, [topic], 3)
-    # linger: the 10 records of partition 0 and then the 7 of partition 1 go in one batch each
+async def _produce_batches(bootstrap: str, topic: str, partitions: int,
+                           batches: tuple[tuple[int, int], ...]) -> tuple[list[TopicPartition], AIOKafkaConsumer]:
+    """(partition, records) producer batches into a new topic; its partitions and a started
+    group-less consumer. linger: each batch's records go in one producer batch."""
+    await ensure_topics(bootstrap, [topic], partitions)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=200)
     await producer.start()
     try:
-        for part, count in ((0, 3), (0, 10), (1, 7)):  # partition 0: a batch of 3, then one of 10
+        for part, count in batches:
             await asyncio.gather(*[await producer.send(topic, b"x%d" % n, partition=part) for n in range(count)])
     finally:
         await producer.stop()
-    tps = [TopicPartition(topic, p) for p in range(3)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
+    return [TopicPartition(topic, p) for p in range(partitions)], consumer
+
+
+async def _produce_and_read(bootstrap: str, topic: str) -> tuple[dict, dict, list[int]]:
+    # partition 0: a batch of 3, then one of 10; partition 1: one of 7
+    tps, consumer = await _produce_batches(bootstrap, topic, 3, ((0, 3), (0, 10), (1, 7)))
     try:
         reported = await consumer.end_offsets(tps)
         exact = await exact_end_offsets(consumer, tps)
@@ -56,16 +63,7 @@ def test_the_end_offset_counts_every_record_of_the_last_batch(broker):
 
 
 async def _ends_without_time_to_read(bootstrap: str, topic: str) -> tuple[dict, dict, set]:
-    await ensure_topics(bootstrap, [topic], 2)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=200)
-    await producer.start()
-    try:
-        await asyncio.gather(*[await producer.send(topic, b"y%d" % n, partition=0) for n in range(5)])
-    finally:
-        await producer.stop()
-    tps = [TopicPartition(topic, p) for p in range(2)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
+    tps, consumer = await _produce_batches(bootstrap, topic, 2, ((0, 5),))
     try:
         reported = await consumer.end_offsets(tps)
         # No time to read the last records: the fallback keeps what the broker reported, and says
