@@ -10,6 +10,9 @@ the crash, rebalance and pipeline tests, which are what found each need):
   ``_dbs`` / ``_visible_items`` (reading every local partition, standbys included).
 - ``consumer.py``: the aiokafka driver's ``_thread``, ``_read_offset``, ``_acked`` /
   ``_acked_index`` and ``_new_offset`` (the offset guard decides what is applied and committed),
+  ``_drain_messages`` (Faust's loop from fetches to streams, rewritten with one ``wait_first`` per
+  fetch: it cost more CPU per record than anything else in a no-op agent) and its ``_add_gap``,
+  ``_commit_every``, ``_n_acked``, ``suspend_flow`` and ``diag`` flags,
   its consumer thread's ``_create_worker_consumer`` and aiokafka's ``_fetch_max_wait_ms`` (Faust
   hard-codes the fetch wait to 1.5 s; the ``fetch_max_wait_ms`` setting replaces it); its
   ``highwaters``, which only table recovery calls, reads the real end offsets from the last records
