@@ -2,6 +2,6 @@
 
 from index.config import IndexConfig
 from index.errors import IndexConfigError, UnknownItem
-from index.item_index import Hit, ItemIndex
+from index.item_index import Hit, ItemIndex, PackedQuery, Query
 
-__all__ = ["Hit", "IndexConfig", "IndexConfigError", "ItemIndex", "UnknownItem"]
+__all__ = ["Hit", "IndexConfig", "IndexConfigError", "ItemIndex", "PackedQuery", "Query", "UnknownItem"]

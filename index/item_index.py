@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class PackedQuery:
+    """A query's facets renormalised and packed as the index searches them (``ItemIndex.prepare``):
+    for a caller that searches and scores with the same query."""
+
+    row: np.ndarray  # (dim,) float32
+
+
+Query = Mapping[str, np.ndarray] | PackedQuery  # facet vectors, or prepared once
+
+
+@dataclass(frozen=True)
 class Hit:
     item_id: str
     score: float
@@ -72,6 +83,8 @@ class ItemIndex:
         self._cat_matrix: tuple[list[str], np.ndarray] | None = None  # unit centroids, rebuilt on change
         self._next_id = 0
         self._lock = threading.RLock()  # mutations and searches may come from executor threads
+        # Counts the catalogue's changes: what is computed from item vectors may be kept until it moves.
+        self.version = 0
         self._gpu = None
         self._gpu_stale = False
         self.use_gpu = self._want_gpu()
@@ -129,6 +142,7 @@ class ItemIndex:
                 self._count_category(item_id, packed[i], +1)
             rows = packed[list(last.values())]
             self._cpu.add_with_ids(rows, new_ids)
+            self.version += 1
             self._gpu_stale = True
             if self._ann is not None:
                 self._ann.add_with_ids(rows, new_ids)
@@ -140,6 +154,7 @@ class ItemIndex:
         """Remove items; unknown ids are ignored. Returns how many were removed."""
         with self._lock:
             removed = self._remove_locked(list(item_ids))
+            self.version += removed > 0
             self._gpu_stale = self._gpu_stale or removed > 0
             if self._ann is not None and len(self._ids) < self.config.ann_threshold / 2:
                 # A catalogue that shrank far below the threshold: few items per list, and nprobe
@@ -240,16 +255,17 @@ class ItemIndex:
         with self._lock:
             return [i in self._ids for i in item_ids]
 
-    def score_items(self, query: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> np.ndarray:
+    def score_items(self, query: Query, item_ids: Sequence[str]) -> np.ndarray:
         """The retrieval score (sum_f w_f cos_f) of the query for each given item, as ``search``
         would give it; unknown items score 0."""
-        packed = self.pack(self._normed(query))[0]
+        packed = self.prepare(query).row
         out = np.zeros(len(item_ids))
         with self._lock:
-            rows = [(n, self._ids[i]) for n, i in enumerate(item_ids) if i in self._ids]
-            if rows:
-                vectors = self._cpu.reconstruct_batch(np.asarray([f for _, f in rows], dtype=np.int64))
-                out[[n for n, _ in rows]] = vectors @ packed
+            ids = self._ids
+            at = [n for n, i in enumerate(item_ids) if i in ids]
+            if at:
+                vectors = self._cpu.reconstruct_batch(np.fromiter((ids[item_ids[n]] for n in at), dtype=np.int64, count=len(at)))
+                out[at] = vectors @ packed
         return out
 
     # -- the approximate index for big catalogues (index/ann.py) ------------------------------------
@@ -326,9 +342,13 @@ class ItemIndex:
         # Each facet of a query renormalised, so each facet contributes a cosine.
         return {name: l2_normalise(np.asarray(query[name], dtype=np.float32)) for name in self.layout}
 
+    def prepare(self, query: Query) -> PackedQuery:
+        """The query as ``nearest`` and ``score_items`` search with it."""
+        return query if isinstance(query, PackedQuery) else PackedQuery(self.pack(self._normed(query))[0])
+
     def nearest(
         self,
-        queries: Sequence[Mapping[str, np.ndarray]],
+        queries: Sequence[Query],
         k: int,
         exclude: Sequence[Iterable[str]] | None = None,
     ) -> list[list[tuple[str, float]]]:
@@ -339,23 +359,28 @@ class ItemIndex:
         if not queries:
             return []
         excluded = [set(e) for e in exclude] if exclude else [set() for _ in queries]
-        normed = [self._normed(q) for q in queries]
-        packed = self.pack({name: np.stack([q[name] for q in normed]) for name in self.layout})
+        packed = np.stack([self.prepare(q).row for q in queries])
         with self._lock:
             if len(self._ids) == 0:
                 return [[] for _ in queries]
-            skips = [np.fromiter((self._ids.get(i, -1) for i in e), dtype=np.int64) for e in excluded]
+            get = self._ids.get
+            skips = [np.fromiter((get(i, -1) for i in e), dtype=np.int64, count=len(e)) for e in excluded]
             searcher = self._searcher()
-            if searcher is self._gpu or not any(len(s) for s in skips):
+            over_fetched = searcher is self._gpu or not any(len(s) for s in skips)
+            if over_fetched:
                 fetch = min(k + max(len(s) for s in skips), len(self._ids))
                 scores, fids = searcher.search(packed, fetch)
             else:
                 found = [self._search_skipping(searcher, packed[qi : qi + 1], k, skips[qi]) for qi in range(len(queries))]
                 scores, fids = np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
             results: list[list[tuple[str, float]]] = []
+            names = self._names
             for qi, (row_scores, row_ids) in enumerate(zip(scores, fids)):
-                keep = np.flatnonzero((row_ids >= 0) & ~np.isin(row_ids, skips[qi]))[:k]
-                results.append([(self._names[int(row_ids[j])], float(row_scores[j])) for j in keep])
+                found_here = row_ids >= 0
+                if over_fetched and len(skips[qi]):  # a selector already left the skipped ids out
+                    found_here &= ~np.isin(row_ids, skips[qi])
+                keep = np.flatnonzero(found_here)[:k]
+                results.append(list(zip([names[f] for f in row_ids[keep].tolist()], row_scores[keep].tolist())))
             return results
 
     def _search_skipping(self, searcher, query: np.ndarray, k: int, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

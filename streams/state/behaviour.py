@@ -61,6 +61,8 @@ class BehaviourVectors:
         self._projection: np.ndarray | None = None  # (topic dim, d), made on the first content row
         self._rng = np.random.default_rng(self.config.seed)
         self.steps = 0
+        self._start: dict[str, np.ndarray] = {}  # start_vectors kept per item, for one catalogue version
+        self._start_version: int | None = None
 
     def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         """(n, dim) starting vectors: projected content, or a small vector seeded by the id."""
@@ -79,6 +81,22 @@ class BehaviourVectors:
             out[i] = np.random.default_rng(zlib.crc32(item_ids[i].encode())).normal(size=d)
         norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return self.config.init_norm * out / norms
+
+    def _kept_start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
+        """``start_vectors``, kept per item while the catalogue stays as it is, when ``content``
+        says which version of it it reads (``version``: ``recommend.TopicLookup``). Candidates not
+        engaged with yet are scored from these on every recommendation."""
+        version = getattr(self.content, "version", None)
+        if version is None:
+            return self.start_vectors(item_ids)
+        if version != self._start_version:
+            self._start.clear()
+            self._start_version = version
+        kept = self._start
+        missing = list(dict.fromkeys(i for i in item_ids if i not in kept))
+        if missing:
+            kept.update(zip(missing, self.start_vectors(missing)))
+        return np.array([kept[i] for i in item_ids]).reshape(len(item_ids), self.config.dim)
 
     def add_rows(self, item_ids: Sequence[str]) -> None:
         """Rows for items new to ``Engagements`` (appended in its row order)."""
@@ -144,7 +162,7 @@ class BehaviourVectors:
         vecs = np.zeros((len(rows), self.config.dim))
         vecs[known] = self.C[rows[known]]
         if (~known).any():
-            vecs[~known] = self.start_vectors(list(new_items))
+            vecs[~known] = self._kept_start_vectors(list(new_items))
         norms = np.linalg.norm(vecs, axis=1) * max(float(np.linalg.norm(user)), 1e-12)
         nz = norms > 1e-12
         out[nz] = (vecs[nz] @ user) / norms[nz]

@@ -17,6 +17,7 @@ from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from index import PackedQuery, Query
 from schemas.facets import Layout
 from streams.state.behaviour import ContentLookup
 from streams.state.decay import InterestState
@@ -46,18 +47,33 @@ class RecommendConfig:
 class FacetIndex(Protocol):
     """What the recommender needs of the item index (index.ItemIndex)."""
 
-    def nearest(self, queries: Sequence[Mapping[str, np.ndarray]], k: int,
+    version: int  # moves whenever the catalogue changes
+
+    def prepare(self, query: Query) -> PackedQuery: ...
+    def nearest(self, queries: Sequence[Query], k: int,
                 exclude: Sequence[Iterable[str]] | None = None) -> list[list[tuple[str, float]]]: ...
-    def score_items(self, query: Mapping[str, np.ndarray], item_ids: Sequence[str]) -> np.ndarray: ...
+    def score_items(self, query: Query, item_ids: Sequence[str]) -> np.ndarray: ...
     def known(self, item_ids: Sequence[str]) -> list[bool]: ...
     def facet_rows(self, item_ids: Sequence[str], facet: str) -> tuple[list[str], np.ndarray]: ...
 
 
-def topic_lookup(index: FacetIndex) -> ContentLookup:
+class TopicLookup:
     """Item ids -> their topic vectors in the index (zeros for an item not in it): where the
-    behaviour facet's vectors start from."""
-    def lookup(item_ids: Sequence[str]) -> np.ndarray:
-        kept, rows = index.facet_rows(item_ids, "topic")
+    behaviour facet's vectors start from. ``version`` is the index's: the vectors stay the same
+    until it moves."""
+
+    def __init__(self, index: FacetIndex) -> None:
+        self.index = index
+
+    @property
+    def version(self) -> int:
+        return self.index.version
+
+    def __deepcopy__(self, memo: dict) -> TopicLookup:
+        return self  # a view of the shared index, not state of its own (a frozen copy reads the same catalogue)
+
+    def __call__(self, item_ids: Sequence[str]) -> np.ndarray:
+        kept, rows = self.index.facet_rows(item_ids, "topic")
         at = {item: n for n, item in enumerate(kept)}
         out = np.zeros((len(item_ids), rows.shape[1]))
         for n, item in enumerate(item_ids):
@@ -65,7 +81,9 @@ def topic_lookup(index: FacetIndex) -> ContentLookup:
                 out[n] = rows[at[item]]
         return out
 
-    return lookup
+
+def topic_lookup(index: FacetIndex) -> ContentLookup:
+    return TopicLookup(index)
 
 
 @dataclass(frozen=True)
@@ -123,8 +141,9 @@ class Recommender:
                     found[item] = get(item, 0) | bit
 
         facet: dict[str, float] = {}
-        if user.z is not None:
-            [hits] = self.index.nearest([user.z], n, exclude=[excluded])
+        query = self.index.prepare(user.z) if user.z is not None else None  # searched, then scored with
+        if query is not None:
+            [hits] = self.index.nearest([query], n, exclude=[excluded])
             facet = dict(hits)
             take(facet, _BIT["facet"])
         linked, co = eng.co_engaged_many(
@@ -145,8 +164,8 @@ class Recommender:
         rows = eng.rows_of(ids)
         pop = eng.popularity_of(ids, rows=rows)
         missing = [i for i in ids if i not in facet]
-        if user.z is not None and missing:
-            facet.update(zip(missing, self.index.score_items(user.z, missing).tolist()))
+        if query is not None and missing:
+            facet.update(zip(missing, self.index.score_items(query, missing).tolist()))
         base = np.zeros((len(ids), len(BASE_FEATURES)))
         col = {name: n for n, name in enumerate(BASE_FEATURES)}
         if len(linked):  # each candidate's place among the linked rows (sorted), if it is there

@@ -113,3 +113,34 @@ def test_a_resent_engagement_is_dropped():
     assert eng.observe("v", "e1", "a", 0.0, 1.0, previous=["b"])  # another user's id is another event
     assert eng.duplicates == 1
     assert eng.popularity_of(["a"])[0, 0] == pytest.approx(2.0)
+
+
+histories = st.lists(  # (item, the items before it, most recent first)
+    st.tuples(st.sampled_from(ITEMS), st.lists(st.sampled_from(ITEMS), max_size=4)), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories, st.integers(0, 300), st.lists(st.sampled_from(ITEMS), min_size=1, max_size=6))
+def test_co_engagement_of_recent_items_equals_its_definition_whatever_the_catalogue_size(history, fillers, recent):
+    """co_engaged_many sums per linked item with a sort when links are few among many items and
+    with one pass over the rows otherwise (``fillers``: items engaged with once, unlinked, make the
+    state large); both are the definition: sum_j decay^j * link(a_j, i) / (total(a_j) + 1)."""
+    eng = Engagements(EngagementConfig(window=4, step_decay=0.6, back_weight=0.3))
+    for n in range(fillers):
+        eng.observe("f", f"f{n}", f"filler{n}", 0.0, 1.0, previous=())
+    for n, (item, before) in enumerate(history):
+        eng.observe("u", f"e{n}", item, 1.0 + n, 1.0, previous=before)
+    memories = [(3, 0.5), (1, 1.0), (6, 0.9)]
+    rows, scores = eng.co_engaged_many(recent, memories)
+    got = {m: {eng.ids_of([r])[0]: s for r, s in zip(rows, scores[k])} for k, m in enumerate(memories)}
+    for k, (depth, decay) in enumerate(memories):
+        expected: dict[str, float] = {}
+        for j, a in enumerate(recent[:depth]):
+            links = eng.links_of(a)
+            total = sum(links.values())  # rows are not pruned at this size: total is every link
+            for item, w in links.items():
+                expected[item] = expected.get(item, 0.0) + decay**j * w / (total + 1.0)
+        linked = {i for a in recent[: max(d for d, _ in memories)] for i in eng.links_of(a)}
+        assert set(got[memories[k]]) == linked  # every linked item, scored 0 beyond this memory's depth
+        for item in linked:
+            assert got[memories[k]][item] == pytest.approx(expected.get(item, 0.0), rel=1e-12, abs=1e-15)

@@ -63,6 +63,13 @@ def test_search_matches_brute_force_after_any_upserts_and_deletes(operations, se
     exclude = set(list(live)[:2])
     [hits] = index.search([query], k, exclude=[exclude])
     expected = brute_force(live, query, exclude)[:k]
+    # The recommender prepares a query once, then searches and scores with it: the same answers.
+    prepared = index.prepare(query)
+    assert index.nearest([prepared], k, exclude=[exclude]) == index.nearest([query], k, exclude=[exclude])
+    assert [i for i, _ in index.nearest([prepared], k, exclude=[exclude])[0]] == [h.item_id for h in hits]
+    ids = [h.item_id for h in hits] + ["not indexed"]
+    assert np.allclose(index.score_items(prepared, ids), [h.score for h in hits] + [0.0], atol=1e-5)
+    assert np.array_equal(index.score_items(prepared, ids), index.score_items(query, ids))
     assert [h.item_id for h in hits] == [item_id for item_id, _ in expected]
     for hit, (_, score) in zip(hits, expected):
         assert hit.score == pytest.approx(score, abs=1e-5)

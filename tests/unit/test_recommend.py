@@ -10,7 +10,7 @@ from index import ItemIndex
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
 from streams.state.ranker import FEATURES, OnlineRanker
-from streams.state.recommend import RecommendConfig, Recommender, UserView, user_view
+from streams.state.recommend import RecommendConfig, Recommender, UserView, topic_lookup, user_view
 
 LAYOUT = {"sentiment": 3, "topic": 8, "style": 4}
 
@@ -102,3 +102,29 @@ def test_user_view_reads_the_state_most_recent_first():
     assert list(view.recent) == ["z", "y", "x"]
     assert view.history == 4 and view.exclude == {"x", "y", "z"}
     assert view.z is not None and set(view.z) == set(LAYOUT)
+
+
+def test_new_items_behaviour_scores_follow_a_changed_catalogue():
+    """Candidates nobody engaged with yet are scored from their starting vectors (their content),
+    which are kept between recommendations until the catalogue changes: an item re-indexed with
+    another text is scored from the new one."""
+    index = ItemIndex(LAYOUT)
+    index.upsert(["seen", "fresh", "other"], {f: np.stack([facets(a)[f] for a in (0, 0, 5)]) for f in LAYOUT})
+    eng = Engagements(content=topic_lookup(index))
+    eng.observe("u", "e1", "seen", 1.0, 1.0, previous=())
+    beh = eng.behaviour
+    assert beh is not None
+    user = beh.user_vector(eng.rows_of(["seen"]), [1.0])
+    new = np.array([-1, -1])
+
+    def expected() -> np.ndarray:
+        start = beh.start_vectors(["fresh", "other"])
+        return start @ user / (np.linalg.norm(start, axis=1) * np.linalg.norm(user))
+
+    before = beh.scores(user, new, ["fresh", "other"])
+    assert np.allclose(before, expected(), atol=1e-12) and before[0] > before[1]  # "fresh" starts where "seen" does
+    assert np.array_equal(beh.scores(user, new, ["fresh", "other"]), before)  # kept, not recomputed differently
+    index.upsert(["fresh"], {f: facets(5)[f][None, :] for f in LAYOUT})  # re-texted: now like "other"
+    after = beh.scores(user, new, ["fresh", "other"])
+    assert np.allclose(after, expected(), atol=1e-12)
+    assert after[0] == pytest.approx(after[1], abs=1e-9) and after[0] < before[0]
