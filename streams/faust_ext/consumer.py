@@ -165,8 +165,8 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         """Faust's loop from fetched records to the agents' streams, with one ``wait_first`` per
         fetch instead of one per record. Faust's races each record's delivery against a
         rebalance's ``suspend_flow`` (and a stop or crash) with four new tasks and an
-        ``asyncio.wait``: in a no-op agent that was 60 % of the CPU per record (about 260 µs of
-        it; 110 µs with this loop, ``benchmarks/faust_ceiling.py``). The race itself is kept: a
+        ``asyncio.wait``: a no-op agent took 190-220 µs of CPU per record with Faust's loop and
+        86-111 µs with this one (``benchmarks/faust_ceiling.py``). The race itself is kept: a
         delivery that blocks when the flow is suspended is abandoned, with the rest of that
         fetch (Faust drops those too: ``getmany`` stops yielding once the flow stops), and the
         offset guard reads whatever was not applied again after the rebalance's seek."""

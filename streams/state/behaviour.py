@@ -62,6 +62,7 @@ class BehaviourVectors:
         self._rng = np.random.default_rng(self.config.seed)
         self.steps = 0
         self._start: dict[str, np.ndarray] = {}  # start_vectors kept per item, for one catalogue version
+        self._start_max = 50_000  # at most this many kept (about 13 MB of vectors): a big catalogue's stay bounded
         self._start_version: int | None = None
 
     def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
@@ -89,7 +90,7 @@ class BehaviourVectors:
         version = getattr(self.content, "version", None)
         if version is None:
             return self.start_vectors(item_ids)
-        if version != self._start_version:
+        if version != self._start_version or len(self._start) > self._start_max:
             self._start.clear()
             self._start_version = version
         kept = self._start
