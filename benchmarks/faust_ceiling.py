@@ -1,5 +1,5 @@
 """The ceiling of a Faust agent on this machine: records/s through an agent that does nothing but
-take micro-batches, as the worker's agents take them (``take_events(256, 50 ms)``), over records
+take micro-batches, as the worker's agents take them (``micro_batches(stream, 256, 50 ms)``), over records
 already in the bundled broker. With Faust's own consumer loop and with the worker's
 (``GuardedConsumer``: one ``wait_first`` per fetch instead of per record, and the offset guard).
 
@@ -39,7 +39,7 @@ def one_run(n: int, loop: str) -> None:
     """In this process: a broker, n records, one no-op agent; prints 'records/s cpu_us'."""
     import faust
 
-    from streams.faust_ext import guarded_consumer
+    from streams.faust_ext import guarded_consumer, micro_batches
     from streams.tools.broker import EmbeddedBroker
 
     with EmbeddedBroker() as broker:
@@ -55,7 +55,7 @@ def one_run(n: int, loop: str) -> None:
 
         @app.agent(topic)
         async def noop(stream):
-            async for batch in stream.take_events(256, within=0.05):
+            async for batch in micro_batches(stream, 256, 0.05):
                 if not seen["n"]:
                     seen["t0"], seen["cpu0"] = time.perf_counter(), time.process_time()
                 if guarded:

@@ -84,9 +84,11 @@ class Settings:
     # Largest record batch the worker's producer builds (aiokafka's default). 1 sends one record
     # per batch (and per request to a partition): several times the producer's work per record.
     producer_max_batch_bytes: int = 16384
-    # Micro-batch: at most batch_max events, or whatever arrived within batch_wait_ms. Under load
-    # batches fill up (fewer, larger table writes; texts go to the encoder in forward passes of
-    # encoder.batch_size); when idle a batch holds the few events of the last batch_wait_ms.
+    # Micro-batch: at most batch_max events; a batch starts when the agent is free and
+    # batch_wait_ms have passed since the last one started (streams/faust_ext/batching.py). Under
+    # load batches grow with what came during the last one (fewer, larger table writes; texts go to
+    # the encoder in forward passes of encoder.batch_size); when idle an event waits at most
+    # batch_wait_ms.
     batch_max: int = 256
     batch_wait_ms: int = 50
     # Waiting for the broker at start: retry with backoff this long (0 = until it answers), so a

@@ -1,11 +1,14 @@
 """Every use of Faust's private API lives in this package, and nowhere else.
 
 This is why pyproject.toml pins faust-streaming to 0.15.x: each name below is internal to Faust
-and may change in any release. A Faust upgrade means re-reading these three modules (and running
+and may change in any release. A Faust upgrade means re-reading these four modules (and running
 the crash, rebalance and pipeline tests, which are what found each need):
 
 - ``context.py``: ``faust.streams._current_event`` - the event whose partition a table write (and
   a RocksDB read) belongs to, set per event of a micro-batch (``take_events`` does not).
+- ``batching.py``: ``Stream.take_events``'s building blocks (``_enable_passive``, ``_processors``,
+  ``_tracks_buffer_agen``, the stream channel's ``queue``) for micro-batches that start as soon as
+  the agent is free instead of a fixed wait after each one.
 - ``tables.py``: ``Table.send_changelog`` (awaitable changelog writes) and the RocksDB store's
   ``_dbs`` / ``_visible_items`` (reading every local partition, standbys included).
 - ``consumer.py``: the aiokafka driver's ``_thread``, ``_read_offset``, ``_acked`` /
@@ -19,8 +22,9 @@ the crash, rebalance and pipeline tests, which are what found each need):
   (``streams/end_offsets.py``: the bundled broker reports them short of a multi-record batch).
 """
 
+from streams.faust_ext.batching import micro_batches
 from streams.faust_ext.consumer import GuardedConsumer, guarded_consumer
 from streams.faust_ext.context import event_context
 from streams.faust_ext.tables import DeliveredTable, local_rows
 
-__all__ = ["DeliveredTable", "GuardedConsumer", "event_context", "guarded_consumer", "local_rows"]
+__all__ = ["DeliveredTable", "GuardedConsumer", "event_context", "guarded_consumer", "local_rows", "micro_batches"]

@@ -1,7 +1,7 @@
 """Builds one worker: the Faust app, its topics, tables, agents and timers, the handlers and the
 API. The only module that knows all of them; run it with ``faust.Worker(build_worker(s).app)``.
 
-Every agent is the same: take a micro-batch (``take_events``), let the offset guard admit its
+Every agent is the same: take a micro-batch (``micro_batches``), let the offset guard admit its
 records (each once, in offset order: ``in_order``), hand them to a handler, and count them as
 applied once the handler's table writes and output records are acknowledged by the broker.
 """
@@ -41,7 +41,7 @@ from schemas.topics import (
     changelog_topic,
 )
 from streams.api import ApiDeps, register_views
-from streams.faust_ext import DeliveredTable, guarded_consumer
+from streams.faust_ext import DeliveredTable, guarded_consumer, micro_batches
 from streams.settings import Settings
 from streams.state.drift import DriftMonitor
 from streams.state.engagement import Engagements
@@ -234,7 +234,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
     def agent(channel: faust.ChannelT, name: str, handle: Handler) -> None:
         async def run(stream: faust.StreamT) -> None:
-            async for batch in stream.take_events(s.batch_max, within=s.batch_wait_ms / 1000.0):
+            async for batch in micro_batches(stream, s.batch_max, s.batch_wait_ms / 1000.0):
                 ctx.metrics.batch_records.labels(name).observe(len(batch))
                 await in_order(batch, handle)
 

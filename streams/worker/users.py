@@ -75,7 +75,7 @@ class UserHandler:
         for event, record in decoded:
             if record.user_id not in stored:
                 # In the event's context: Faust's RocksDB store reads a key from the partition of the
-                # *current event*, and outside it that is whichever event take_events last buffered.
+                # *current event*, and outside it that is whichever event the micro-batch last buffered.
                 with event_context(event):
                     stored[record.user_id] = self.state_of(record.user_id)
         # Ranking lessons read each user's state just before the chosen event is applied (a

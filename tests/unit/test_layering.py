@@ -27,7 +27,7 @@ ALLOWED = {  # package -> packages of ours it may import
 WORKER = ("streams.worker", "streams.api", "streams.faust_ext", "streams.settings", "streams.errors")
 # Attributes private to Faust (and its aiokafka driver) that the project relies on.
 FAUST_PRIVATE = {"_current_event", "_dbs", "_visible_items", "_read_offset", "_acked", "_acked_index", "_thread",
-                 "_create_worker_consumer", "_fetch_max_wait_ms"}
+                 "_create_worker_consumer", "_fetch_max_wait_ms", "_enable_passive", "_processors"}
 
 
 def module_name(path: Path) -> str:
