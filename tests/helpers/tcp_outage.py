@@ -1,6 +1,7 @@
 """A TCP proxy in front of the broker that can drop every connection and refuse new ones: a real
 network outage for the worker, without restarting the broker (the bundled broker keeps its data
-in memory only, so restarting it is not an outage but a wipe). A fault injector, named so."""
+in memory only, so restarting it is not an outage but a wipe). It can also hold back requests of
+chosen Kafka APIs (a broker that stalls mid-call). A fault injector, named so."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class OutageProxy:
         self.loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._stalled: frozenset[int] = frozenset()
+        self._released: asyncio.Event | None = None  # made on the proxy's loop
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
     def _call(self, coro) -> None:
@@ -26,6 +29,23 @@ class OutageProxy:
     def down(self) -> None:
         """Close every open connection and stop listening (clients get 'connection refused')."""
         self._call(self._down())
+
+    def stall(self, api_keys: set[int]) -> None:
+        """Hold back every request of these Kafka API keys (1 = Fetch), and whatever the same
+        connection sends after one, until ``release``: the broker seems to take forever."""
+        self._call(self._set_stall(frozenset(api_keys)))
+
+    def release(self) -> None:
+        self._call(self._set_stall(frozenset()))
+
+    async def _set_stall(self, api_keys: frozenset[int]) -> None:
+        if self._released is None:
+            self._released = asyncio.Event()
+        self._stalled = api_keys
+        if api_keys:
+            self._released.clear()
+        else:
+            self._released.set()
 
     async def _up(self) -> None:
         if self._server is None:
@@ -59,7 +79,23 @@ class OutageProxy:
                 writer.transport.abort()
                 self._writers.discard(writer)
 
-        await asyncio.gather(pipe(client_r, broker_w), pipe(broker_r, client_w))
+        async def requests(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # Kafka frames: a 4-byte size, then the request header, whose first field is the API key.
+            try:
+                while True:
+                    head = await reader.readexactly(4)
+                    frame = head + await reader.readexactly(int.from_bytes(head, "big"))
+                    while int.from_bytes(frame[4:6], "big", signed=True) in self._stalled and self._released:
+                        await self._released.wait()
+                    writer.write(frame)
+                    await writer.drain()
+            except (ConnectionError, OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.transport.abort()
+                self._writers.discard(writer)
+
+        await asyncio.gather(requests(client_r, broker_w), pipe(broker_r, client_w))
 
     def close(self) -> None:
         self.down()

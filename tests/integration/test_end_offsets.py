@@ -5,12 +5,16 @@ catalogue gate read up to."""
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.end_offsets import exact_end_offsets
+from streams.tools.broker import EmbeddedBroker, free_port
 from streams.worker.topic_admin import ensure_topics
+from tests.helpers.tcp_outage import OutageProxy
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +71,7 @@ async def _ends_without_time_to_read(bootstrap: str, topic: str) -> tuple[dict, 
     try:
         reported = await consumer.end_offsets(tps)
         # No time to read the last records: the fallback keeps what the broker reported, and says
-        # so. (A real timeout with time > 0 needs a broker that stalls mid-call; not made here.)
+        # so. (With time to read and a broker that stalls: the test below.)
         kept = await exact_end_offsets(consumer, tps, timeout_s=0.0)
         return reported, kept, consumer.assignment()
     finally:
@@ -81,3 +85,43 @@ def test_a_last_record_not_read_in_time_keeps_the_reported_end_and_is_logged(bro
     p0 = TopicPartition("end-offsets-slow", 0)
     assert [r.message for r in caplog.records] == [
         f"last records not read within 0 s; reported end offsets kept for {[p0]}"]
+
+
+FETCH = 1  # Kafka API key
+
+
+async def _ends_while_fetches_stall(bootstrap: str, proxy: OutageProxy, topic: str) -> tuple[dict, dict, float, bool]:
+    tps, consumer = await _produce_batches(bootstrap, topic, 2, ((0, 5),))
+    try:
+        reported = await consumer.end_offsets(tps)
+        proxy.stall({FETCH})  # the broker answers metadata and offsets, but never a fetch
+        t = time.monotonic()
+        kept = await exact_end_offsets(consumer, tps, timeout_s=1.0)
+        took = time.monotonic() - t
+    finally:
+        stopping = asyncio.ensure_future(consumer.stop())
+        stopped, _ = await asyncio.wait({stopping}, timeout=10)
+        proxy.release()
+        await stopping
+    return reported, kept, took, bool(stopped)
+
+
+def test_a_broker_that_stalls_the_fetch_leaves_the_reported_end_after_the_timeout(tmp_path: Path, caplog):
+    # A real fetch that never comes back (a proxy holds the broker's fetch requests), not a 0 s
+    # budget: the read gives up at its deadline, keeps the reported end, and the consumer still
+    # stops (what table recovery's reader does next) while the fetch is outstanding.
+    port = free_port()
+    with EmbeddedBroker(log_file=tmp_path / "tansu.log", advertised_port=port) as broker:
+        proxy = OutageProxy(port, broker.port)
+        proxy.up()
+        try:
+            with caplog.at_level("WARNING", logger="streams.end_offsets"):
+                reported, kept, took, stopped = asyncio.run(_ends_while_fetches_stall(broker.bootstrap, proxy, "stalled"))
+        finally:
+            proxy.close()
+    p0 = TopicPartition("stalled", 0)
+    assert kept == reported and reported[p0] >= 1
+    assert took >= 1.0  # it waited for the fetch until its deadline
+    assert stopped, "the consumer did not stop within 10 s while its fetch was held"
+    assert [r.message for r in caplog.records] == [
+        f"last records not read within 1 s; reported end offsets kept for {[p0]}"]
