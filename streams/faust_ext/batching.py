@@ -70,8 +70,8 @@ async def micro_batches(stream: faust.StreamT, max_: int, interval: float) -> As
             wait = last + interval - time.monotonic()
             if wait > 0:
                 await stream.wait_for_stopped(full, timeout=wait)  # type: ignore[arg-type]
-            elif not events:
-                await stream.wait_for_stopped(arrived, timeout=interval)  # type: ignore[arg-type]
+            elif not events:  # idle: nothing to do until a record comes (or the stream stops)
+                await stream.wait_for_stopped(arrived)  # type: ignore[arg-type]
             if not events or (time.monotonic() < last + interval and not full.is_set()):
                 continue
             # Records fetched while the agent held the last list wait in the stream's queue; the
@@ -82,14 +82,14 @@ async def micro_batches(stream: faust.StreamT, max_: int, interval: float) -> As
                 await asyncio.sleep(0)
             last = time.monotonic()
             held = stream.loop.create_future()
+            batch = list(events)
             try:
-                yield list(events)
+                yield batch
             finally:
-                taken = list(events)
                 events.clear()
                 arrived.clear()
                 full.clear()
-                for event in taken:
+                for event in batch:
                     await stream.ack(event)
                 notify(held)
                 handed_back.set()

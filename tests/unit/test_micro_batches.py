@@ -75,3 +75,12 @@ def test_a_full_list_goes_at_once_and_an_idle_stream_waits_for_the_interval():
     handed = [at for _, at, _ in lists]
     assert handed[2] - handed[0] < interval / 2  # full: no wait
     assert handed[3] - handed[2] >= interval * 0.99  # not full: one interval after the last list
+
+
+def test_no_interval_hands_over_whatever_has_come_and_an_idle_stream_waits():
+    # batch_wait_ms=0 is a valid setting: lists go as soon as the agent is free, and between
+    # records the agent waits for the next one (it must not spin; the CPU it used is checked).
+    cpu = time.process_time()
+    lists = asyncio.run(run([0.0, 0.3, 0.3, 0.0, 0.0], 8, 0.0, {}))
+    assert [v for values, _, _ in lists for v in values] == [0, 1, 2, 3, 4]
+    assert time.process_time() - cpu < 0.5  # 0.6 s of idle waiting; a busy loop would use it all
