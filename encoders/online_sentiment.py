@@ -202,7 +202,6 @@ class OnlineSentiment:
         self.rejected, self.seen = int(data["rejected"]), int(data["seen"])
 
 
-
 def _loss(w: np.ndarray, b: np.ndarray, lam: float, e: np.ndarray, lex: np.ndarray, y: np.ndarray) -> float:
     """Mean cross-entropy of the mixture head on (e, lex, y)."""
     p = lam * lex[np.arange(len(y)), y] + (1.0 - lam) * softmax(e @ w.T + b)[np.arange(len(y)), y]

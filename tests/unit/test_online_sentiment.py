@@ -89,7 +89,7 @@ def test_a_burst_of_wrong_labels_is_mostly_refused_and_does_not_drag_the_head():
     assert sorted(replayed)[len(replayed) // 2] > 1000  # mostly with a large buffer to dilute a batch in
 
 
-def _reference_steps(config, w, b, lam, e, lex, y):
+def _reference_steps(config, w0, w, b, lam, e, lex, y):
     """The gradient steps written out plainly, in float64, one trajectory at a time."""
     rows = np.arange(len(y))
     for _ in range(config.steps):
@@ -98,7 +98,7 @@ def _reference_steps(config, w, b, lam, e, lex, y):
         dlogits = head.copy()
         dlogits[rows, y] -= 1
         dlogits *= ((1 - lam) * head[rows, y] / p_y)[:, None]
-        grad_w = dlogits.T @ e / len(y) + config.anchor * (w - w0_of[id(config)])
+        grad_w = dlogits.T @ e / len(y) + config.anchor * (w - w0)
         grad_b = dlogits.mean(axis=0)
         grad_lam = np.mean(-(lex[rows, y] - head[rows, y]) / p_y)
         scale = config.lr * min(1.0, config.max_grad_norm / np.sqrt((grad_w**2).sum() + (grad_b**2).sum()))
@@ -107,8 +107,6 @@ def _reference_steps(config, w, b, lam, e, lex, y):
     return w, b, lam
 
 
-w0_of: dict = {}
-
 
 def test_the_two_trajectories_of_an_update_equal_the_plain_gradient_steps():
     # One update's candidate heads share their products over the replay buffer (float32); each
@@ -116,7 +114,6 @@ def test_the_two_trajectories_of_an_update_equal_the_plain_gradient_steps():
     rng = np.random.default_rng(4)
     config = LearningConfig(steps=5)
     w0 = rng.normal(0, 0.5, (3, 8))
-    w0_of[id(config)] = w0
     head = OnlineSentiment(w0, lexicon_weight=0.5, config=config)
     for _ in range(6):
         e, y = synthetic(rng, 50)
@@ -127,9 +124,9 @@ def test_the_two_trajectories_of_an_update_equal_the_plain_gradient_steps():
     assert len(y_r) > 0
     with_batch, without = head._steps(e_b, lex_b, y_b)
     start = (head.w, head.b, head.lexicon_weight)
-    want_with = _reference_steps(config, *start, np.concatenate([e_r, e_b]).astype(np.float64),
+    want_with = _reference_steps(config, w0, *start, np.concatenate([e_r, e_b]).astype(np.float64),
                                  np.concatenate([lex_r, lex_b]), np.concatenate([y_r, y_b]))
-    want_without = _reference_steps(config, *start, e_r.astype(np.float64), lex_r, y_r)
+    want_without = _reference_steps(config, w0, *start, e_r.astype(np.float64), lex_r, y_r)
     for got, want in ((with_batch, want_with), (without, want_without)):
         np.testing.assert_allclose(got[0], want[0], atol=1e-4)
         np.testing.assert_allclose(got[1], want[1], atol=1e-4)
