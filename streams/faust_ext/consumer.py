@@ -58,8 +58,7 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         super().__init__(*args, **kwargs)
         self.guard: OffsetGuard[TP] = OffsetGuard()
         self._guarded_topics: frozenset[str] | None = None
-        self._fetches = 0  # getmany calls so far
-        self._sought: dict[TP, tuple[int, int]] = {}  # our seek: (offset, fetches when it completed)
+        self._fetches = 0  # getmany calls begun so far
 
     def _guarded(self, tp: TP) -> bool:
         """The agents' input topics. Not the changelogs: Faust's recovery reads them through this
@@ -91,7 +90,8 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         # In the consumer's own thread, waiting until the position holds (Faust's ``seek`` calls
         # aiokafka from the event loop's thread, which left a partition stalled in the rebalance test).
         await self._thread.seek_wait({_kafka_tp(tp): offset})
-        self._sought[tp] = (offset, self._fetches)
+        # A fetch begun before the seek completed may still return records from the old position.
+        self.guard.sought(tp, offset, self._fetches)
 
     async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
         """The end offsets Faust's table recovery reads the changelogs up to, read from the last
@@ -146,18 +146,17 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         return await super()._getmany(active_partitions, timeout)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        self._fetches += 1
-        fetch = self._fetches
+        # Re-reads first, then this fetch begins: its records come from the sought positions
+        # (counted after them, or the record after those it reads would be taken for the end of
+        # a hole, and the ones in between skipped if they were lost on their way again).
         for tp, offset in self.guard.stalled(time.monotonic()):
             self.log.warning("%s: records fetched but none reached the agent; reading again from %d", tp, offset)
             await self._seek_guarded(tp, offset)
+        self._fetches += 1
+        fetch = self._fetches
         async for tp, message in super().getmany(timeout):
             if self._guarded(tp):
-                self.guard.fetched(tp, message.offset, time.monotonic())
-                sought = self._sought.get(tp)
-                if sought is not None and fetch > sought[1]:  # the first record read after our seek
-                    del self._sought[tp]
-                    self.guard.hole(tp, sought[0], message.offset)
+                self.guard.fetched(tp, message.offset, time.monotonic(), fetch)
                 self._read_offset[tp] = None  # Faust's filter would drop records read again on purpose
             yield tp, message
 

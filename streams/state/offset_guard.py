@@ -12,7 +12,8 @@ count as acknowledged). So instead of trusting Faust's commit, the guard
 - drops records below that (read again after a seek: already applied),
 - drops records above it and asks for the partition to be read again from the expected offset,
   unless a seek there showed the offsets in between do not exist (a hole: transaction markers,
-  compaction, retention),
+  compaction, retention): the first record of the first fetch that began after the seek is where
+  the log goes on from there,
 - asks for a re-read too when records were fetched past the expected offset but none has reached
   the agent for ``stall_after_s`` (the expected one was lost on its way and no later one came to
   show it),
@@ -61,6 +62,7 @@ class OffsetGuard(Generic[P]):
     _reread: dict[P, tuple[int, float]] = field(default_factory=dict)  # last re-read asked: (offset, when)
     _fetched: dict[P, int] = field(default_factory=dict)  # one past the highest offset fetched since positioned
     _seen_at: dict[P, float] = field(default_factory=dict)  # when a record last reached admit (or a re-read was asked)
+    _sought: dict[P, tuple[int, int]] = field(default_factory=dict)  # our seek, no record read since: (offset, fetches begun before it)
 
     def position(self, tp: P, offset: int) -> None:
         """The partition was just sought to ``offset``, its committed offset (or first one)."""
@@ -73,7 +75,7 @@ class OffsetGuard(Generic[P]):
 
     def keep_only(self, assigned: set[P]) -> None:
         """Forget partitions no longer assigned (another worker applies them now)."""
-        for book in (self._next, self._safe, self._holes, self._reread, self._fetched, self._seen_at):
+        for book in (self._next, self._safe, self._holes, self._reread, self._fetched, self._seen_at, self._sought):
             for tp in [tp for tp in book if tp not in assigned]:
                 del book[tp]
 
@@ -85,8 +87,19 @@ class OffsetGuard(Generic[P]):
         if end > start:
             self._holes[tp] = (start, end)
 
-    def fetched(self, tp: P, offset: int, now: float) -> None:
-        """The consumer fetched the record at ``offset`` (it is on its way to the agent)."""
+    def sought(self, tp: P, offset: int, fetches_begun: int) -> None:
+        """The consumer moved the partition's read position to ``offset`` when ``fetches_begun``
+        fetches had begun (those may still return records read from the old position)."""
+        self._sought[tp] = (offset, fetches_begun)
+
+    def fetched(self, tp: P, offset: int, now: float, fetch: int) -> None:
+        """The consumer fetched the record at ``offset`` in its ``fetch``-th fetch (it is on its way
+        to the agent). The partition's first record from a fetch begun after our seek tells where
+        the log goes on from the sought offset (a hole if past it)."""
+        sought = self._sought.get(tp)
+        if sought is not None and fetch > sought[1]:
+            del self._sought[tp]
+            self.hole(tp, sought[0], offset)
         if offset + 1 > self._fetched.get(tp, -1):
             self._fetched[tp] = offset + 1
         self._seen_at.setdefault(tp, now)

@@ -22,18 +22,22 @@ TP = ("clicks", 0)
 
 
 class SimulatedPartition:
-    """One partition: the log, the fetch position, and the records on their way to the agent."""
+    """One partition: the log, the fetch position, a fetch in flight and the records on their way
+    to the agent. A fetch reads the log at the position it began at; a seek from the agent can come
+    while it is in flight (its records then come from the old position)."""
 
     def __init__(self, log: list[int], guard: OffsetGuard) -> None:
         self.log, self.guard = log, guard
         self.position = log[0] if log else 0
         self.on_the_way: deque[int] = deque()
-        self.sought_to: int | None = None  # our seek, not yet followed by a fetch
+        self.fetches = 0  # fetches begun
+        self.in_flight: tuple[int, list[int]] | None = None  # (its number, what it read)
         self.applied: list[int] = []
         self.now = 0.0
 
     def seek(self, offset: int) -> None:
-        self.position, self.sought_to = offset, offset
+        self.position = offset
+        self.guard.sought(TP, offset, self.fetches)
 
     def rebalance(self) -> None:
         """Faust's post-recovery positioning: back to the committed offset (or the first one)."""
@@ -43,18 +47,20 @@ class SimulatedPartition:
         self.guard.position(TP, start)
 
     def fetch(self, n: int) -> None:
-        """One poll of the consumer: re-reads for stalled partitions first, then a fetch."""
+        """One poll of the consumer, as ``GuardedConsumer.getmany``: the fetch in flight returns,
+        re-reads for stalled partitions are sought, then the next fetch begins."""
+        if self.in_flight is not None:
+            number, got = self.in_flight
+            for offset in got:
+                self.guard.fetched(TP, offset, self.now, number)
+            self.on_the_way.extend(got)
         for _, offset in self.guard.stalled(self.now):
             self.seek(offset)
+        self.fetches += 1
         got = [o for o in self.log if o >= self.position][:n]
-        for offset in got:
-            self.guard.fetched(TP, offset, self.now)
         if got:
-            if self.sought_to is not None:  # the first record read after our seek
-                self.guard.hole(TP, self.sought_to, got[0])
-                self.sought_to = None
             self.position = got[-1] + 1
-            self.on_the_way.extend(got)
+        self.in_flight = (self.fetches, got)
 
     def deliver(self, n: int) -> None:
         for _ in range(min(n, len(self.on_the_way))):
@@ -106,6 +112,7 @@ def test_every_record_is_applied_once_in_order_whatever_the_delivery(size, holes
         if part.applied == log and not part.on_the_way:
             break
         part.now += 6.0  # long enough for a lost re-read to be asked for again
+        part.fetch(8)
         part.fetch(8)
         part.deliver(len(part.on_the_way))
     assert part.applied == log
@@ -164,7 +171,7 @@ def test_a_lost_last_record_is_read_again_once_the_partition_stalls():
     """Nothing after it would show it missing, so the guard notices the silence instead."""
     guard = OffsetGuard(stall_after_s=30.0)
     guard.position(TP, 0)
-    guard.fetched(TP, 0, now=0.0)  # fetched, then lost on its way to the agent
+    guard.fetched(TP, 0, now=0.0, fetch=1)  # fetched, then lost on its way to the agent
     assert guard.stalled(now=10.0) == []  # an agent busy for a while is not a loss
     assert guard.stalled(now=31.0) == [(TP, 0)]
     assert guard.stalled(now=32.0) == []  # asked once; again only after another stall_after_s
@@ -173,3 +180,33 @@ def test_a_lost_last_record_is_read_again_once_the_partition_stalls():
     assert guard.stalled(now=100.0) == []  # nothing fetched past what was handed over
     assert guard.committable(TP) == 1
 
+
+
+def test_records_read_again_after_a_stall_and_lost_again_are_not_taken_for_a_hole():
+    """The re-read's own fetch tells where the log goes on; a later fetch's first record comes
+    after what that one read, so taking it for the end of a hole would skip records lost twice."""
+    guard = OffsetGuard(stall_after_s=30.0)
+    guard.position(TP, 0)
+    for offset in range(5):
+        guard.fetched(TP, offset, now=0.0, fetch=1)  # then all lost on their way to the agent
+    assert guard.stalled(now=31.0) == [(TP, 0)]
+    guard.sought(TP, 0, fetches_begun=1)  # the re-read, before the second fetch begins
+    for offset in range(5):
+        guard.fetched(TP, offset, now=31.0, fetch=2)  # read again from 0: no hole; lost again
+    guard.fetched(TP, 5, now=40.0, fetch=3)
+    assert guard.admit(TP, 5, now=40.0) == (Verdict.AHEAD, 0)  # 0 to 4 are asked for again
+    assert guard.stats.holes_skipped == 0
+
+
+def test_a_fetch_in_flight_during_a_seek_does_not_mark_the_end_of_a_hole():
+    """Its records were read from the old position; the first record of a fetch begun after the
+    seek shows where the log goes on (here: offsets 2 to 4 do not exist)."""
+    guard = OffsetGuard()
+    guard.position(TP, 0)
+    guard.sought(TP, 2, fetches_begun=7)  # fetch 7 is still in flight
+    guard.fetched(TP, 6, now=0.0, fetch=7)
+    guard.fetched(TP, 5, now=0.0, fetch=8)
+    assert [guard.admit(TP, o, 0.0)[0] for o in (0, 1)] == [Verdict.APPLY, Verdict.APPLY]
+    assert guard.admit(TP, 6, 0.1) == (Verdict.AHEAD, 5)  # past the hole, 5 must come first
+    assert guard.admit(TP, 5, 0.2)[0] is Verdict.APPLY
+    assert guard.stats.holes_skipped == 3
