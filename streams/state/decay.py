@@ -40,6 +40,9 @@ class InterestState:
     entities_t_ref: float = 0.0
     follows: list[str] = field(default_factory=list)
     subscribed: list[str] = field(default_factory=list)
+    # Interest subscriptions dropped, most recent last (a few): sent again as removes when a
+    # crash may have lost them (streams/state/updates.py).
+    unsubscribed: list[str] = field(default_factory=list)
     # The user's last few applied events and how far each moved each facet of Z (1 - cosine
     # between the facet before and after it), for explanations.
     movers: list[dict[str, Any]] = field(default_factory=list)
@@ -123,6 +126,7 @@ class InterestState:
             "entities_t_ref": self.entities_t_ref,
             "follows": self.follows,
             "subscribed": self.subscribed,
+            "unsubscribed": self.unsubscribed,
             "movers": self.movers,
         }
 
@@ -142,5 +146,6 @@ class InterestState:
             entities_t_ref=float(data.get("entities_t_ref", 0.0)),
             follows=list(data.get("follows", [])),
             subscribed=list(data.get("subscribed", [])),
+            unsubscribed=list(data.get("unsubscribed", [])),
             movers=list(data.get("movers", [])),
         )

@@ -21,6 +21,7 @@ from streams.state.profiles import facet_movement
 
 RECENT_EVENT_IDS = 100  # per user: how far back a re-sent event id is recognised
 RECENT_MOVERS = 20  # per user: recent events kept with how much they moved each facet
+RECENT_UNSUBSCRIBED = 50  # per user: dropped interest subscriptions sent again after a crash
 
 
 class Outcome(enum.Enum):
@@ -114,6 +115,9 @@ def interest_changes(state: InterestState, at: float, min_weight: float, half_li
     add = [e for e, w in weights.items() if w >= min_weight and e not in state.subscribed]
     drop = [e for e in state.subscribed if weights.get(e, 0.0) < min_weight / 2]
     state.subscribed = [e for e in state.subscribed if e not in drop] + add
+    if add or drop:
+        state.unsubscribed = [e for e in state.unsubscribed if e not in add and e not in drop] + drop
+        del state.unsubscribed[:-RECENT_UNSUBSCRIBED]
     return add, drop
 
 
@@ -136,6 +140,15 @@ class WatcherChange:
     entity: str
     op: str  # "add" | "remove"
     source: str  # "watchlist" (the user asked) | "interest" (their own events name it)
+
+
+def forget_changes(user_id: str, state: InterestState | None) -> list[WatcherChange]:
+    """A forgotten user stops watching everything: their follows and interest subscriptions go
+    as removes (before this, the entity side kept alerting a user the worker had forgotten)."""
+    if state is None:
+        return []
+    return ([WatcherChange(user_id, e, "remove", "watchlist") for e in state.follows]
+            + [WatcherChange(user_id, e, "remove", "interest") for e in state.subscribed])
 
 
 @dataclass
@@ -225,7 +238,10 @@ def apply_user_batch(
     for pos, item in enumerate(inputs):
         record = item.record
         if isinstance(record, ForgetEvent):
-            working.pop(record.user_id, None)
+            forgotten = working.pop(record.user_id, None)
+            if forgotten is None and record.user_id not in out.states:
+                forgotten = stored.get(record.user_id)
+            out.watcher_changes += forget_changes(record.user_id, forgotten)
             changed(pos, record.user_id, None)
             out.tally.forgotten += 1
             continue
@@ -275,8 +291,9 @@ def apply_user_batch(
     for user_id, state in out.states.items():
         if state is not None:
             add, drop = interest_changes(state, state.updated_at, settings.alerts.interest_min_weight, half_life)
-            if user_id in redelivered:  # the crash may have lost earlier subscriptions (a lost drop stays lost)
+            if user_id in redelivered:  # the crash may have lost earlier changes: each is sent as it stands
                 add += [e for e in state.subscribed if e not in add]
+                drop += [e for e in state.unsubscribed if e not in drop]
             out.watcher_changes += [WatcherChange(user_id, e, "add", "interest") for e in add]
             out.watcher_changes += [WatcherChange(user_id, e, "remove", "interest") for e in drop]
     return out

@@ -93,6 +93,13 @@ class UserHandler:
 
         for pos, reason in result.rejected:
             await ctx.dead_letter(decoded[pos][0], reason)
+        for change in result.watcher_changes:
+            key, value = watcher_record(change)
+            await ctx.outbox.send(WATCHERS.name, key, value)
+        if result.tally.forgotten:
+            # A forget's removes come from the state its tombstone deletes: read again after a
+            # crash, it finds no state to send them from, so they are acknowledged before it.
+            await ctx.outbox.confirmed()
         # Offsets are acknowledged only after the whole batch, so a crash re-delivers it entirely.
         for user_id, state in result.states.items():
             with event_context(decoded[result.last_input[user_id]][0]):
@@ -119,9 +126,6 @@ class UserHandler:
             await self._publish_engagements(decoded, result.previous_items)
         if decoded:
             await self.heads.save_topics(decoded[-1][0])
-        for change in result.watcher_changes:
-            key, value = watcher_record(change)
-            await ctx.outbox.send(WATCHERS.name, key, value)
         await self.table.delivered()  # before in_order lets this batch's offsets be committed
         # Counted once the batch is done (learning included), so a reader of /healthz who sees
         # its events applied sees all of their effects too.

@@ -111,6 +111,13 @@ def test_watchlist_api_needs_the_token_and_bounds_its_input(broker, tmp_path):
         # No Z yet: the hybrid serves the cold start (nothing here: no catalogue), facet Z cannot.
         assert get_json(f"{worker.base}/users/pm-7/recommendations") == (200, {"user_id": "pm-7", "k": 10, "items": []})
         assert get_json(f"{worker.base}/users/pm-7/recommendations?ranking=facet")[0] == 404
+        # Forgotten, the user stops watching what they followed (the entity side keeps watchers
+        # by entity: it hears of it only through a remove on entity-watchers).
+        assert get_json(f"{worker.base}/users/pm-7", method="DELETE", headers=auth)[0] == 202
+        worker.wait_until(lambda h: h["users_forgotten"] >= 1, 60, "the forget")
+        changes = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, "entity-watchers")]
+        last = {c["entity"]: c["op"] for c in changes if c["user_id"] == "pm-7"}
+        assert last == {"XOM": "remove", "NVDA": "remove"}, changes
     finally:
         worker.stop()
 

@@ -154,6 +154,61 @@ def test_follows_equal_the_requests_applied_once_in_order_whatever_is_read_again
     assert watched == set(expected)
 
 
+def apply_watcher_change(watchers: dict[str, str], change: WatcherChange) -> None:
+    """One entity's watchers (user -> source) for user "u", as NewsHandler._apply_watcher does it."""
+    if change.op == "add":
+        if watchers.get(change.user_id) != "watchlist":
+            watchers[change.user_id] = change.source
+    elif watchers.get(change.user_id) == change.source:
+        watchers.pop(change.user_id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(named=st.lists(st.tuples(st.sampled_from(["A", "B"]), st.sampled_from([0.0, 0.0, 0.3, 2.0])), min_size=1, max_size=30),
+       sizes=st.lists(st.integers(1, 5), min_size=1, max_size=10), lost=st.lists(st.booleans(), max_size=20))
+def test_interest_subscriptions_reach_the_entity_side_whatever_a_crash_loses(named, sizes, lost):
+    """Searches naming entities, some far apart in time (so subscriptions are dropped as well as
+    made), in micro-batches; a crash loses a batch's watcher changes after its table write, and
+    its records are read again in the next batch. In the end the entities watching the user by
+    interest are exactly the state's subscriptions."""
+    half_life, ts, records = SETTINGS.decay.half_life_s, 0.0, []
+    for n, (entity, gap) in enumerate(named):
+        ts += gap * half_life
+        records.append(UserInput(SearchEvent(f"s{n}", "u", "q", ts), ("searches", 0, n), z(n), (entity,)))
+    state: InterestState | None = None
+    entity_side: dict[str, dict[str, str]] = {"A": {}, "B": {}}
+    lo, n, crashed = 0, 0, False
+    while lo < len(records) or crashed:
+        hi = min(len(records), lo + sizes[n % len(sizes)])
+        result = apply_user_batch(records[lo:hi], {"u": state} if state else {}, SETTINGS, LAYOUT)
+        state = result.states.get("u", state)
+        crashed = n < len(lost) and lost[n]
+        if not crashed:
+            for change in result.watcher_changes:
+                apply_watcher_change(entity_side[change.entity], change)
+            lo = hi  # committed; after a crash the same records are read again
+        n += 1
+    assert state is not None
+    assert {e for e, users in entity_side.items() if users.get("u") == "interest"} == set(state.subscribed)
+
+
+def test_a_forgotten_user_stops_watching_what_they_followed_or_were_subscribed_to():
+    searches = [UserInput(SearchEvent(f"s{i}", "u", "Apple", 1.0), ("searches", 0, i), z(i), ("AAPL",))
+                for i in range(3)]
+    before = apply_user_batch([wl(0, "add", "XOM", offset=10), *searches], {}, SETTINGS, LAYOUT).states["u"]
+    assert before.follows == ["XOM"] and before.subscribed == ["AAPL"]
+    forget = UserInput(ForgetEvent("f1", "u", 2.0), ("forget", 0, 0))
+    result = apply_user_batch([forget], {"u": before}, SETTINGS, LAYOUT)
+    assert result.states == {"u": None}
+    assert result.watcher_changes == [WatcherChange("u", "XOM", "remove", "watchlist"),
+                                      WatcherChange("u", "AAPL", "remove", "interest")]
+    # Within one batch: the state just before the forget; a user never seen sends nothing.
+    again = apply_user_batch([wl(1, "add", "NVDA"), forget, UserInput(ForgetEvent("f2", "w", 2.0), ("forget", 0, 1))],
+                             {}, SETTINGS, LAYOUT)
+    assert again.watcher_changes == [WatcherChange("u", "NVDA", "add", "watchlist"),
+                                     WatcherChange("u", "NVDA", "remove", "watchlist")]
+
+
 def test_a_watcher_change_lost_in_a_crash_is_sent_again_when_its_request_is_read_again():
     first = apply_user_batch([wl(0, "add", "XOM")], {}, SETTINGS, LAYOUT)
     assert first.watcher_changes == [WatcherChange("u", "XOM", "add", "watchlist")]
