@@ -8,7 +8,11 @@ measured on the broker-backed leave-last-out replay in ``evaluate.py``. The rank
 of a micro-batch, as in the worker.
 
 Methods, all scored on the same events, all excluding items the user already engaged with:
-- hybrid: the worker's recommender (facet, co-engagement and popularity candidates, learned ranker);
+- hybrid: the worker's recommender (facet, co-engagement and popularity candidates, learned ranker),
+  its ranker learning from every event;
+- hybrid, learning as the worker: the same candidates, ranked by a second ranker that learns only
+  from what the worker learns from (one event in ``learn_every``, chosen by event id, at most
+  ``learn_per_batch`` per micro-batch of ``batch_max`` events, one step per micro-batch);
 - facet Z: nearest items to the user's Z (what the worker served before the hybrid);
 - co-engagement: items engaged with after the user's recent items (item-to-item), topped up with
   decayed popularity when it has fewer than k;
@@ -32,14 +36,15 @@ from schemas import ClickEvent, join_facets
 from streams.settings import Settings
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
-from streams.state.ranker import FEATURES, OnlineRanker
+from streams.state.ranker import FEATURES, Example, OnlineRanker, chosen_as_lesson
 from streams.state.recommend import Recommender, topic_lookup, user_view
 from streams.state.updates import apply_event
 from streams.tools.eval_metrics import hit_and_ndcg, top_k_masked
 
-# The ranker learns from every event here, one step per LEARN_STEP lessons; the worker learns from
-# one event in learn_every (by event id), a step per micro-batch.
+# The hybrid's ranker learns from every event here, one step per LEARN_STEP lessons; the worker
+# learns from one event in learn_every (by event id), a step per micro-batch: the second hybrid.
 LEARN_STEP = 64
+HYBRID, AS_WORKER = "hybrid", "hybrid, learning as the worker"
 HISTORY_BUCKETS = ((0, 4), (5, 19), (20, None))  # earlier events of the user at that moment
 
 
@@ -107,7 +112,11 @@ def prequential(
     layout = encoder.layout
     engagements = Engagements(settings.recommend.engagement, topic_lookup(index))
     ranker = OnlineRanker(settings.recommend.ranker)
-    recommender = Recommender(engagements, ranker, index, settings.recommend.candidates)
+    cand_cfg = settings.recommend.candidates
+    recommender = Recommender(engagements, ranker, index, cand_cfg)
+    # Same candidates, its own ranker: learning from the worker's lessons only.
+    as_worker = Recommender(engagements, OnlineRanker(settings.recommend.ranker), index, cand_cfg)
+    batch_lessons: list[Example] = []
     row_of = {item: n for n, item in enumerate(ids)}
     counts = np.zeros(len(ids))
     last_pos = {it.user_id: n for n, it in enumerate(interactions)}
@@ -123,7 +132,8 @@ def prequential(
         view = user_view(state, layout)
         seen = seen_rows.setdefault(it.user_id, np.zeros(len(ids), dtype=bool))
         cands = recommender.candidates(view, also=[it.item_id])
-        scores.add("hybrid", [s.item_id for s in recommender.rank(cands, k)], it.item_id)
+        scores.add(HYBRID, [s.item_id for s in recommender.rank(cands, k)], it.item_id)
+        scores.add(AS_WORKER, [s.item_id for s in as_worker.rank(cands, k)], it.item_id)
         # The facet source's own order is facet Z (its candidates are the index's nearest items).
         facet_col = FEATURES.index("facet")
         by_facet = sorted((n for n, src in enumerate(cands.sources) if "facet" in src),
@@ -147,25 +157,41 @@ def prequential(
         scores.last_of_user.append(last_pos[it.user_id] == n)
 
         example = recommender.example(it.user_id, cands, it.item_id)
+        event = ClickEvent(f"{it.user_id}-{n}", it.user_id, it.item_id, it.ts)
         if example is not None:
             pending.append(example)
+            if chosen_as_lesson(it.user_id, event.event_id, cand_cfg.learn_every):
+                batch_lessons.append(example)
+        if (n + 1) % settings.batch_max == 0:  # a micro-batch's end, for the worker-like ranker
+            learn_as_worker(as_worker.ranker, batch_lessons, cand_cfg.learn_per_batch)
+            batch_lessons = []
         if len(pending) >= LEARN_STEP:
             t = time.monotonic()
             ranker.learn(pending)
             learn_s += time.monotonic() - t
             pending = []
-        event = ClickEvent(f"{it.user_id}-{n}", it.user_id, it.item_id, it.ts)
         apply_event(state, event, join_facets(index.vectors(it.item_id), layout), settings)
         engagements.observe(it.user_id, event.event_id, it.item_id, it.ts, weight, view.recent)
         counts[row_of[it.item_id]] += 1
         seen[row_of[it.item_id]] = True
     if pending:
         ranker.learn(pending)
+    learn_as_worker(as_worker.ranker, batch_lessons, cand_cfg.learn_per_batch)
     wall = time.monotonic() - started
     out = scores.summary(windows)
     out.update({"k": k, "wall_s": wall, "events_per_s": len(interactions) / wall, "ranker_learn_s": learn_s,
-                "ranker": ranker.status(), "engagements": engagements.status()})
+                "ranker": ranker.status(), "ranker_as_worker": as_worker.ranker.status(),
+                "engagements": engagements.status()})
     return out
+
+
+def learn_as_worker(ranker: OnlineRanker, lessons: list[Example], per_batch: int) -> None:
+    """One micro-batch's step, as the worker takes it (``UserHandler._lesson_positions``: at most
+    ``per_batch`` lessons, evenly spread, when a batch has more)."""
+    if len(lessons) > per_batch:
+        lessons = [lessons[n * len(lessons) // per_batch] for n in range(per_batch)] if per_batch else []
+    if lessons:
+        ranker.learn(lessons)
 
 
 def run_prequential(settings: Settings, encoder: FacetEncoder, items: dict[str, str],

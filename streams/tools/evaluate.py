@@ -283,9 +283,11 @@ def format_report(report: dict[str, Any]) -> str:
         for name, m in p["methods"].items():
             if m["last_event"]:
                 lines.append(f"  {name:<30}{m['last_event']['hr']:>8.4f}{m['last_event']['ndcg']:>9.4f}")
-        rk = p["ranker"]
+        rk, rw = p["ranker"], p.get("ranker_as_worker")
         lines.append(f"  {p['events_per_s']:.0f} events/s in process; ranker: {rk['accepted']} updates kept, "
-                     f"{rk['rejected']} refused by the held-back guard; {p['wall_s']:.0f}s")
+                     f"{rk['rejected']} refused by the held-back guard"
+                     + (f" (learning as the worker: {rw['accepted']} kept, {rw['rejected']} refused)" if rw else "")
+                     + f"; {p['wall_s']:.0f}s")
     r = report.get("retrieval")
     if r:
         lines += [

@@ -10,7 +10,7 @@ import numpy as np
 from schemas import SENTIMENT_LABELS, UserProfile, split_facets, unit_facets
 from streams.state.decay import InterestState
 from streams.state.interests import InterestsConfig, recent_interests
-from streams.state.profiles import to_profile
+from streams.state.profiles import published_z, to_profile
 from streams.worker.context import WorkerContext
 
 
@@ -35,7 +35,7 @@ def profiles_of(ctx: WorkerContext, states: Mapping[str, InterestState]) -> dict
     if not users:
         return out
     means = np.stack([states[u].mean() for u in users])
-    facets, z = split_facets(means, layout), unit_facets(means, layout)
+    facets, z = split_facets(means, layout), published_z(unit_facets(means, layout))
     described = ctx.encoder.describe_rows(facets)
     categories = ctx.index.category_shares_rows(facets["topic"])
     discovered = ctx.topics.shares_rows(facets["topic"])
@@ -43,7 +43,7 @@ def profiles_of(ctx: WorkerContext, states: Mapping[str, InterestState]) -> dict
         readings = described[n]
         readings["topic"]["categories"] = dict(categories[n])
         readings["topic"]["discovered"] = dict(discovered[n])
-        out[user] = to_profile(user, states[user], layout, readings, half_life, z={name: v[n] for name, v in z.items()})
+        out[user] = to_profile(user, states[user], layout, readings, half_life, z={name: rows[n] for name, rows in z.items()})
     return out
 
 

@@ -10,6 +10,8 @@ from collections import Counter
 import orjson
 import pytest
 
+from streams.settings import Settings
+from streams.state.ranker import chosen_as_lesson
 from streams.tools.eval_data import load_movielens
 from tests.helpers.paths import EVAL_DATA as DATA
 from tests.helpers.paths import ROOT
@@ -71,9 +73,18 @@ def test_eval_command_replays_movielens_through_the_worker(tmp_path):
         counts[item] += 1
         seen.add(item)
     assert p["methods"]["popularity, all-time"]["hr"] == pytest.approx(hits / len(stream))
-    assert set(p["methods"]) >= {"hybrid", "facet Z", "co-engagement", "popularity, all-time"}
+    assert set(p["methods"]) >= {"hybrid", "hybrid, learning as the worker", "facet Z", "co-engagement",
+                                 "popularity, all-time"}
     assert sum(p["bucket_events"].values()) == len(stream)
     assert p["ranker"]["examples"] == len(stream)  # one lesson per rating
+    # The worker-like ranker: the worker's lessons only (one in learn_every by event id, at most
+    # learn_per_batch per micro-batch of batch_max events).
+    settings = Settings()
+    cand = settings.recommend.candidates
+    chosen = [chosen_as_lesson(f"u{user}", f"u{user}-{n}", cand.learn_every) for n, (_, _, user, _) in enumerate(stream)]
+    assert p["ranker_as_worker"]["examples"] == sum(min(sum(chosen[a:a + settings.batch_max]), cand.learn_per_batch)
+                                                   for a in range(0, len(chosen), settings.batch_max))
+    assert 0 < p["ranker_as_worker"]["examples"] < len(stream) / 8
     for m in p["methods"].values():
         assert 0.0 <= m["ndcg"] <= m["hr"] <= 1.0 and len(m["by_window"]) == 10
     assert "prequential" in done.stdout and "hybrid (worker API)" in done.stdout
