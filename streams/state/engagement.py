@@ -194,18 +194,36 @@ class Engagements:
     def most_popular(self, n: int, which: int = 0, exclude: Iterable[str] = (), exclude_rows: np.ndarray | None = None) -> list[str]:
         """The ``n`` items with the highest decayed popularity for half-life number ``which``
         (``exclude_rows``: rows_of(exclude), when the caller has them)."""
+        skip = self.rows_of(exclude) if exclude_rows is None else exclude_rows
+        return self.most_popular_many(n, which, [skip])[0]
+
+    def most_popular_many(self, n: int, which: int, exclude_rows: Sequence[np.ndarray]) -> list[list[str]]:
+        """``most_popular`` for several users (each with its excluded rows) from one ordering: the
+        top n + the most any of them excludes, then each user's first n not excluded. Ties go to
+        the lower row, as in a ranking of all items."""
         count = len(self._ids)
         if count == 0:
-            return []
-        scores = self._pop[which, :count].copy()  # the order does not depend on the time it is read at
-        skip = self.rows_of(exclude) if exclude_rows is None else exclude_rows
-        scores[skip[skip >= 0]] = -np.inf
-        take = min(n, count - int(np.isinf(scores).sum()))
+            return [[] for _ in exclude_rows]
+        scores = self._pop[which, :count]  # the order does not depend on the time it is read at
+        skips = [set(r[r >= 0].tolist()) for r in exclude_rows]
+        take = min(count, n + max((len(s) for s in skips), default=0))
         if take <= 0:
-            return []
-        top = np.argpartition(-scores, take - 1)[:take]
-        top = top[np.lexsort((top, -scores[top]))]
-        return [self._ids[i] for i in top]
+            return [[] for _ in skips]
+        if take < count:  # every row scoring at least the take-th best: ties at the edge all in
+            top = np.flatnonzero(scores >= -np.partition(-scores, take - 1)[take - 1])
+        else:
+            top = np.arange(count)
+        ordered = top[np.lexsort((top, -scores[top]))].tolist()
+        ids, out = self._ids, []
+        for skip in skips:
+            mine: list[str] = []
+            for r in ordered:
+                if len(mine) == n:
+                    break
+                if r not in skip:
+                    mine.append(ids[r])
+            out.append(mine)
+        return out
 
     def co_engaged(self, recent: Sequence[str], depth: int, step_decay: float) -> dict[str, float]:
         """Co-engagement score of every item linked to the user's ``depth`` most recent items

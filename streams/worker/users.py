@@ -19,7 +19,7 @@ from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
 from streams.state.ranker import Example, chosen_as_lesson
-from streams.state.recommend import user_view
+from streams.state.recommend import UserView, user_view
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.catalogue import CatalogueGate
 from streams.worker.context import WorkerContext
@@ -83,13 +83,16 @@ class UserHandler:
         # MovieLens users rate in bursts). On the event loop, like the engagement follower that
         # changes what they read; learn_every and learn_per_batch bound the time.
         chosen = self._lesson_positions(inputs) if ctx.recommender else set()
-        lessons: dict[int, Example] = {}
+        views: dict[int, UserView] = {}
 
         def lesson_before(pos: int, state: InterestState) -> None:
-            if pos in chosen and (lesson := self._lesson(inputs[pos].record, state)) is not None:
-                lessons[pos] = lesson
+            if pos in chosen:
+                views[pos] = user_view(state, ctx.layout)
 
         result = apply_user_batch(inputs, stored, ctx.settings, ctx.layout, lesson_before if chosen else None)
+        # Before any await: the catalogue and the engagements the candidates read are as they
+        # were while the batch was applied.
+        lessons = self._lessons(inputs, views)
 
         for pos, reason in result.rejected:
             await ctx.dead_letter(decoded[pos][0], reason)
@@ -162,13 +165,18 @@ class UserHandler:
             engaged = [engaged[n * len(engaged) // budget] for n in range(budget)] if budget else []
         return set(engaged)
 
-    def _lesson(self, record: UserRecord, state: InterestState) -> Example | None:
-        """The candidates the user would have been shown just before this click or review, and
-        which was engaged with (None when its item left the catalogue)."""
+    def _lessons(self, inputs: list[UserInput], views: dict[int, UserView]) -> dict[int, Example]:
+        """Per chosen position, the candidates the user would have been shown just before that
+        click or review (``views``: the user's state then), and which was engaged with; none when
+        its item left the catalogue. One call for the whole batch's lessons."""
         rec = self.ctx.recommender
-        assert rec is not None and isinstance(record, (ClickEvent, ReviewEvent))
-        cands = rec.candidates(user_view(state, self.ctx.layout), also=[record.item_id])
-        return rec.example(record.user_id, cands, record.item_id)
+        if rec is None or not views:
+            return {}
+        records = {pos: inputs[pos].record for pos in views}
+        assert all(isinstance(r, (ClickEvent, ReviewEvent)) for r in records.values())
+        cands = rec.candidates_many(list(views.values()), [[r.item_id] for r in records.values()])
+        found = {pos: rec.example(r.user_id, c, r.item_id) for (pos, r), c in zip(records.items(), cands)}
+        return {pos: lesson for pos, lesson in found.items() if lesson is not None}
 
     async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
                                    previous_items: dict[int, tuple[str, ...]]) -> None:

@@ -46,6 +46,22 @@ def test_decayed_popularity_equals_its_definition_in_any_order(events, rnd):
             assert got[h, n] == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
+@settings(max_examples=200, deadline=None)
+@given(events=st.lists(st.tuples(st.sampled_from("abcdefgh"), st.sampled_from([0.0, 3600.0, 86400.0]),
+                                 st.sampled_from([1.0, 2.0])), min_size=1, max_size=40),  # ties on purpose
+       n=st.integers(0, 9), excluded=st.lists(st.sets(st.sampled_from("abcdefghz")), min_size=1, max_size=4))
+def test_most_popular_for_several_users_is_each_ones_order_of_all_items(events, n, excluded):
+    """Each user's first n of all items by (decayed popularity, then row: the order items were
+    first engaged with), their excluded items left out; one call for all of them."""
+    eng = fold(events)
+    for which in range(len(HALF_LIVES)):
+        pop = eng.popularity_of(eng.ids_of(range(len(eng))))[which]
+        ranked = [eng.ids_of([r])[0] for r in sorted(range(len(eng)), key=lambda r: (-pop[r], r))]
+        got = eng.most_popular_many(n, which, [eng.rows_of(ex) for ex in excluded])
+        assert got == [[i for i in ranked if i not in ex][:n] for ex in excluded]
+        assert got == [eng.most_popular(n, which, exclude=ex) for ex in excluded]
+
+
 def test_rebasing_over_years_of_event_time_stays_exact():
     # A one-hour half-life over two years of events crosses the rebase threshold many times.
     events = [("a", day * 86400.0, 1.0) for day in range(0, 730, 3)] + [("b", 729 * 86400.0, 2.0)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index import ItemIndex
 from streams.state.decay import InterestState
@@ -128,3 +130,30 @@ def test_new_items_behaviour_scores_follow_a_changed_catalogue():
     after = beh.scores(user, new, ["fresh", "other"])
     assert np.allclose(after, expected(), atol=1e-12)
     assert after[0] == pytest.approx(after[1], abs=1e-9) and after[0] < before[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), users=st.integers(1, 6))
+def test_candidates_for_several_users_at_once_equal_each_users_own(seed, users):
+    """A micro-batch's lessons build their candidates in one call (one index search, one popular
+    ordering): every user's ids, sources and features are what asking for that user alone gives."""
+    rng = np.random.default_rng(seed)
+    index, eng = ItemIndex(LAYOUT), Engagements()
+    ids = [f"i{n}" for n in range(40)]
+    index.upsert(ids, {f: rng.normal(size=(len(ids), d)) for f, d in LAYOUT.items()})
+    for n in range(120):
+        item = ids[int(rng.integers(len(ids)))]
+        eng.observe(f"u{n % 9}", f"e{n}", item, float(rng.integers(0, 5)), 1.0,  # equal times: ties
+                    previous=[ids[int(j)] for j in rng.integers(0, len(ids), size=int(rng.integers(0, 4)))])
+    rec = Recommender(eng, OnlineRanker(), index, RecommendConfig(per_source=5))
+    views = []
+    for _ in range(users):
+        seen = [ids[int(j)] for j in rng.choice(len(ids), size=int(rng.integers(0, 12)), replace=False)]
+        z = {f: rng.normal(size=d) for f, d in LAYOUT.items()} if rng.random() < 0.8 else None
+        views.append(UserView(recent=seen[::-1], z=z, history=len(seen), exclude=frozenset(seen)))
+    also = [[ids[int(rng.integers(len(ids)))]] for _ in views]
+    together = rec.candidates_many(views, also)
+    for view, extra, got in zip(views, also, together):
+        alone = rec.candidates(view, also=extra)
+        assert got.ids == alone.ids and got.sources == alone.sources
+        assert np.allclose(got.features, alone.features, rtol=1e-6, atol=1e-7)
