@@ -4,7 +4,7 @@ Imports nothing else of interest-stream."""
 from schemas.codec import decode_event, dump_json, load_json, pack_vector, unpack_vector
 from schemas.errors import InterestStreamError, InvalidEvent
 from schemas.facets import FACET_NAMES, SENTIMENT_LABELS, join_facets, l2_normalise, split_facets, unit_facets
-from schemas.outputs import Alert, DeadLetter, Engagement, UserProfile
+from schemas.outputs import Alert, DeadLetter, Engagement, RankerStep, UserProfile
 from schemas.records import (
     EVENT_TYPES,
     MAX_ID_LEN,
@@ -39,6 +39,7 @@ __all__ = [
     "ReviewEvent",
     "SearchEvent",
     "Engagement",
+    "RankerStep",
     "UserProfile",
     "UserRecord",
     "WatchlistEvent",

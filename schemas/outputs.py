@@ -87,3 +87,25 @@ class Engagement:
             raise ValueError("previous must be a list of item ids")
         return cls(str(data["user_id"]), str(data["event_id"]), str(data["item_id"]), float(data["ts"]),
                    float(data["weight"]), previous)
+
+
+@dataclass(frozen=True)
+class RankerStep:
+    """A kept step of the recommender's ranker, proposed by one worker from its lessons and
+    applied by every worker: the ``engagements`` record of the micro-batch it was learned in
+    carries it as {"ranker_step": {...}} beside its engagements."""
+
+    step_id: str  # unique: a record sent twice must not step twice
+    features: list[str]  # the ranker's feature names, in the order of ``step``
+    step: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _shallow_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RankerStep:
+        """Raises KeyError, TypeError or ValueError on a malformed record."""
+        features, step = data["features"], data["step"]
+        if not isinstance(features, list) or not isinstance(step, list) or len(features) != len(step):
+            raise ValueError("features and step must be lists of the same length")
+        return cls(str(data["step_id"]), [str(f) for f in features], [float(x) for x in step])

@@ -177,8 +177,19 @@ class OnlineRanker:
         return float(self._held.mean_losses((self.w if w is None else w)[None, :])[0])
 
     def learn(self, examples: Sequence[Example]) -> bool:
-        """One bounded step on a batch of examples; True if it was kept."""
-        cfg = self.config
+        """One bounded step on a batch of examples, applied here; True if it was kept."""
+        step = self.propose(examples)
+        if step is None:
+            return False
+        self.apply(step)
+        return True
+
+    def propose(self, examples: Sequence[Example]) -> np.ndarray | None:
+        """One bounded step on a batch of examples from the weights as they are, checked against
+        the held-back examples: the step (to add to the weights) if kept, else None. The weights
+        do not change here; ``apply`` does that (a worker's steps are applied by every worker, in
+        the order of the engagements log: streams/worker/engagement.py)."""
+        cfg, w = self.config, self.w
         per_user: dict[str, int] = {}
         train = []
         for ex in examples:
@@ -191,20 +202,29 @@ class OnlineRanker:
             per_user[ex.user_id] = per_user.get(ex.user_id, 0) + 1
             train.append(ex)
         if not train or len(self._held) < cfg.min_holdout:
-            return False
-        grad = np.mean([example_gradient(self.w, ex) for ex in train], axis=0)
+            return None
+        grad = np.mean([example_gradient(w, ex) for ex in train], axis=0)
         norm = float(np.linalg.norm(grad))
         if norm > cfg.max_grad_norm:
             grad *= cfg.max_grad_norm / norm
-        proposal = self.w + cfg.lr * grad
-        new_loss, old_loss = self._held.mean_losses(np.stack([proposal, self.w]))
+        step = cfg.lr * grad
+        new_loss, old_loss = self._held.mean_losses(np.stack([w + step, w]))
         if new_loss > old_loss + cfg.tolerance:
             self.rejected += 1
-            return False
-        self.w = proposal
-        self.version += 1
+            return None
         self.accepted += 1
-        return True
+        return step
+
+    def apply(self, step: np.ndarray) -> None:
+        """Add a kept step to the weights (a new version)."""
+        self.w = self.w + step
+        self.version += 1
+
+    def restart(self) -> None:
+        """Back to the starting weights, before every step is applied again (a rebuild from the
+        engagements log); what this worker proposed and held back is kept."""
+        self.w = start_weights()
+        self.version = 0
 
     def weights(self) -> dict[str, float]:
         return {name: round(float(v), 4) for name, v in zip(FEATURES, self.w)}

@@ -115,6 +115,8 @@ class Worker:
         return {"ranker": rec.ranker.status(), "engagements": rec.engagements.status(),
                 "engagement_records_read": follower.records, "engagement_records_malformed": follower.malformed,
                 "engagements_read": follower.folded,
+                # Every worker's kept steps, applied here in the log's order (the same weights everywhere).
+                "ranker_steps_applied": follower.steps, "ranker_steps_skipped": follower.steps_skipped,
                 "engagements_caught_up": follower.caught_up_at is not None,
                 "engagements_rebuild_s": _rounded(follower.rebuild_s)}
 

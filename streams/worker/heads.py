@@ -1,6 +1,8 @@
-"""Learned state beside the encoder: the sentiment head (learns from review ratings), the
-recommender's ranker (learns from clicks and reviews) and the discovered topics, stored in the
-changelogged ``heads`` table and restored at start.
+"""Learned state beside the encoder: the sentiment head (learns from review ratings) and the
+discovered topics, stored in the changelogged ``heads`` table and restored at start; and the
+recommender's ranker, which proposes steps from this worker's clicks and reviews: every worker
+applies every worker's steps from the engagements log (streams/worker/engagement.py), so they all
+rank with the same weights, rebuilt from that log at a start.
 
 The newest version wins wherever it is read from: each write lands in the partition of the event
 that caused it, so a key can be in several partitions of the changelog.
@@ -9,17 +11,20 @@ that caused it, so a key can be in several partitions of the changelog.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any, Sequence
 
 from faust.types import EventT
 
 from encoders import FacetVectors
-from schemas import load_json
+from schemas import RankerStep, load_json
 from streams.faust_ext import DeliveredTable, event_context, local_rows
-from streams.state.ranker import Example
+from streams.state.ranker import FEATURES, Example
 from streams.worker.context import WorkerContext
 
-SENTIMENT_KEY, TOPICS_KEY, RANKER_KEY = "sentiment", "topics", "ranker"
+# "ranker" held the ranker's weights until the night of 2026-11-30; a stored one is not read (the
+# weights come from the engagements log now).
+SENTIMENT_KEY, TOPICS_KEY = "sentiment", "topics"
 
 
 class LearnedHeads:
@@ -40,15 +45,14 @@ class LearnedHeads:
                 self.table[SENTIMENT_KEY] = self.ctx.encoder.heads["sentiment"].online.to_dict()
             await self.table.delivered()
 
-    async def learn_ranking(self, examples: Sequence[Example], event: EventT) -> None:
-        """One bounded step of the recommender's ranker; a kept update is stored as a new version."""
+    async def propose_ranking(self, examples: Sequence[Example]) -> RankerStep | None:
+        """One bounded step of the recommender's ranker from this batch's lessons, if the
+        held-back guard keeps it; not applied here (see the module's docstring)."""
         ranker = self.ctx.recommender.ranker if self.ctx.recommender else None
         if ranker is None or not examples:
-            return
-        if await self.ctx.in_encode_thread(ranker.learn, examples):
-            with event_context(event):
-                self.table[RANKER_KEY] = ranker.to_dict()
-            await self.table.delivered()
+            return None
+        step = await self.ctx.in_encode_thread(ranker.propose, examples)
+        return None if step is None else RankerStep(uuid.uuid4().hex, list(FEATURES), step.tolist())
 
     async def save_topics(self, event: EventT) -> None:
         """Store the discovered topics, at most every ``topics_every_s``."""
@@ -74,8 +78,6 @@ class LearnedHeads:
     async def _load(self, key: str, value: dict[str, Any]) -> None:
         if key == TOPICS_KEY:
             self.ctx.topics.load(value)
-        elif key == RANKER_KEY and self.ctx.recommender is not None:
-            await self.ctx.in_encode_thread(self.ctx.recommender.ranker.load, value)
         elif key == SENTIMENT_KEY:
             await self.ctx.in_encode_thread(self.ctx.encoder.heads["sentiment"].online.load, value)
 

@@ -13,7 +13,7 @@ from faust.types import EventT
 
 from encoders.entities import EntityTable
 from index import UnknownItem
-from schemas import ClickEvent, Engagement, ForgetEvent, InvalidEvent, ReviewEvent, UserRecord, dump_json, join_facets
+from schemas import ClickEvent, Engagement, ForgetEvent, InvalidEvent, RankerStep, ReviewEvent, UserRecord, dump_json, join_facets
 from schemas.topics import ENGAGEMENTS, PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
@@ -123,10 +123,12 @@ class UserHandler:
                  for pos in result.applied if isinstance(decoded[pos][1], ReviewEvent)]
         if rated:
             await self.heads.learn_sentiment(rated, vectors)
+        step = None
         if ctx.recommender is not None and result.applied:
-            await self.heads.learn_ranking([lessons[p] for p in result.applied if p in lessons], decoded[-1][0])
+            step = await self.heads.propose_ranking([lessons[p] for p in result.applied if p in lessons])
         if ctx.recommender is not None and result.previous_items:  # redelivered ones too: see apply_user_batch
-            await self._publish_engagements(decoded, result.previous_items)
+            # A step comes only with applied clicks or reviews, so always with this record.
+            await self._publish_engagements(decoded, result.previous_items, step)
         if decoded:
             await self.heads.save_topics(decoded[-1][0])
         await self.table.delivered()  # before in_order lets this batch's offsets be committed
@@ -179,9 +181,10 @@ class UserHandler:
         return {pos: lesson for pos, lesson in found.items() if lesson is not None}
 
     async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
-                                   previous_items: dict[int, tuple[str, ...]]) -> None:
-        """The batch's applied clicks and reviews as one ``engagements`` record (every worker folds
-        them in; one record per batch, not per event: a send costs more than folding one in)."""
+                                   previous_items: dict[int, tuple[str, ...]], step: RankerStep | None) -> None:
+        """The batch's applied clicks and reviews as one ``engagements`` record, with the ranker
+        step learned from them if one was kept (every worker folds them in; one record per batch,
+        not per event: a send costs more than folding one in)."""
         weights = self.ctx.settings.decay.event_weights
         batch = []
         for pos, previous in previous_items.items():
@@ -191,7 +194,10 @@ class UserHandler:
         if batch:
             # One partition for all: every worker, and every restart, folds the records in the same
             # order, which the behaviour facet's SGD steps depend on (sums would not care).
-            await self.ctx.outbox.send(ENGAGEMENTS.name, None, dump_json({"engagements": batch}), partition=0)
+            record: dict[str, object] = {"engagements": batch}
+            if step is not None:
+                record["ranker_step"] = step.to_dict()
+            await self.ctx.outbox.send(ENGAGEMENTS.name, None, dump_json(record), partition=0)
 
     def _observe_latency(self, decoded: list[tuple[EventT, UserRecord]], applied: list[int]) -> None:
         """Event -> profile latency of the applied events: from the record's arrival at the broker

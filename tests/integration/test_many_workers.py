@@ -1,7 +1,8 @@
 """Three workers share the stream, one is killed with kill -9 and a fourth joins late: every
 worker's index holds the whole catalogue (the items changelog is followed by each, whatever the
-number of workers), every worker answers for any user, and every user's state equals the offline
-computation (counts exactly, vectors within 1e-5)."""
+number of workers), every worker answers for any user, every user's state equals the offline
+computation (counts exactly, vectors within 1e-5), and every worker ranks with the same learned
+weights: each applies every worker's ranker steps, the killed one's included."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def test_every_worker_has_the_whole_catalogue_and_state_survives_a_kill_and_a_la
     rng = random.Random(23)
     items, queries, events = make_stream(rng, EVENTS)
     app_id = f"many-{uuid.uuid4().hex[:6]}"
-    env = {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20"}
+    # Lessons from one click in four and a small held-back set: every worker proposes steps here.
+    env = {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20", "INTEREST_STREAM_RANKER_LEARN_EVERY": "4",
+           "INTEREST_STREAM_RANKER_MIN_HOLDOUT": "5"}
     produce(broker.url, items)
 
     def start(name: str) -> WorkerProcess:
@@ -49,6 +52,22 @@ def test_every_worker_has_the_whole_catalogue_and_state_survives_a_kill_and_a_la
             assert w.health()["items_indexed"] == ITEMS, name
             status, body = get_json(f"{w.base}/users/{users[0]}/recommendations?k=5", timeout=10)
             assert status == 200 and len(body["items"]) == 5, (name, status, body)
+
+        def ranker(h: dict) -> dict:
+            return h["recommender"]["ranker"]
+
+        # The same steps in the same order: the same version and weights (once each has read the
+        # whole engagements log), and more steps than any one worker proposed.
+        deadline = time.monotonic() + 60
+        while True:
+            seen = {name: workers[name].health() for name in "abd"}
+            if len({ranker(h)["version"] for h in seen.values()}) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        versions = {name: ranker(h)["version"] for name, h in seen.items()}
+        assert len(set(versions.values())) == 1, versions
+        assert all(ranker(h)["weights"] == ranker(seen["a"])["weights"] for h in seen.values()), seen
+        assert versions["a"] > max(ranker(h)["accepted"] for h in seen.values()) > 0, seen
     finally:
         for w in workers.values():
             w.stop()
