@@ -236,6 +236,19 @@ class ItemIndex:
             packed = self._cpu.reconstruct(self._ids[item_id])
         return {name: v[0] for name, v in self.unpack(packed).items()}
 
+    def joined_vectors(self, item_ids: Sequence[str]) -> list[np.ndarray | None]:
+        """The stored facet vectors of several items, each concatenated in layout order (float64,
+        what ``join_facets(vectors(i))`` gives), from one read of the index; None for an item not
+        in it (a micro-batch's clicks)."""
+        with self._lock:
+            fids = [self._ids.get(i) for i in item_ids]
+            known = [f for f in fids if f is not None]
+            if not known:
+                return [None] * len(item_ids)
+            packed = self._cpu.reconstruct_batch(np.asarray(known, dtype=np.int64))
+        rows = iter((packed / self._scale).astype(np.float64))
+        return [next(rows) if f is not None else None for f in fids]
+
     def facet_rows(self, item_ids: Sequence[str], facet: str) -> tuple[list[str], np.ndarray]:
         """The items still in the index and one facet's unit vectors for them, in the given order."""
         with self._lock:

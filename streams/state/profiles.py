@@ -4,11 +4,12 @@ passed in by the caller, who has the encoder and the index."""
 
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
 import numpy as np
 
-from schemas import UserProfile, split_facets, unit_facets
+from schemas import UserProfile, unit_facets
 from schemas.facets import Layout
 from streams.state.decay import InterestState
 
@@ -20,16 +21,23 @@ def user_z(state: InterestState, layout: Layout) -> dict[str, np.ndarray]:
 
 def facet_movement(before: np.ndarray | None, after: np.ndarray, layout: Layout) -> dict[str, float]:
     """Per facet, 1 - cosine between the average before and after an event (0 = unmoved, 1 = the
-    first event, up to 2 = reversed)."""
+    first event, up to 2 = reversed). Every facet's sums in one pass over the vector: per facet
+    (norms and a dot product each) it was most of applying a click."""
     if before is None:
         return {name: 1.0 for name in layout}
-    b, a = split_facets(before, layout), split_facets(after, layout)
+    starts = _facet_starts(tuple(layout.values()))
+    bb, aa, ab = (np.add.reduceat(x * y, starts).tolist() for x, y in ((before, before), (after, after), (before, after)))
     out = {}
-    for name in layout:
-        nb, na = float(np.linalg.norm(b[name])), float(np.linalg.norm(a[name]))
-        cos = float(b[name] @ a[name]) / (nb * na) if nb > 1e-12 and na > 1e-12 else 0.0
+    for name, b2, a2, dot in zip(layout, bb, aa, ab):
+        nb, na = b2**0.5, a2**0.5
+        cos = dot / (nb * na) if nb > 1e-12 and na > 1e-12 else 0.0
         out[name] = round(1.0 - cos, 6)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _facet_starts(dims: tuple[int, ...]) -> np.ndarray:
+    return np.cumsum((0, *dims[:-1]))
 
 
 def top_movers(state: InterestState, per_facet: int = 3) -> dict[str, list[dict[str, object]]]:

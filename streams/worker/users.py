@@ -12,7 +12,6 @@ import numpy as np
 from faust.types import EventT
 
 from encoders.entities import EntityTable
-from index import UnknownItem
 from schemas import ClickEvent, Engagement, ForgetEvent, InvalidEvent, RankerStep, ReviewEvent, UserRecord, dump_json, join_facets
 from schemas.topics import ENGAGEMENTS, PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
@@ -245,6 +244,8 @@ class UserHandler:
         the entities its text names; and, per position, its row among the encoded texts."""
         inputs, text_row, row = [], {}, 0
         layout = self.ctx.layout
+        clicks = [pos for pos, (_, r) in enumerate(decoded) if isinstance(r, ClickEvent)]
+        clicked = dict(zip(clicks, self.ctx.index.joined_vectors([decoded[p][1].item_id for p in clicks])))
         for pos, (event, record) in enumerate(decoded):
             z, entities = None, ()
             text = text_of(record)
@@ -253,9 +254,6 @@ class UserHandler:
                 entities = tuple(self.entities.find(text))
                 row += 1
             elif isinstance(record, ClickEvent):
-                try:
-                    z = join_facets(self.ctx.index.vectors(record.item_id), layout)
-                except UnknownItem:
-                    z = None  # rejected by apply_user_batch, dead-lettered above
+                z = clicked[pos]  # None: an unknown item, rejected by apply_user_batch, dead-lettered above
             inputs.append(UserInput(record, source_of(event), z, entities))
         return inputs, text_row

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index import IndexConfig, ItemIndex, UnknownItem
+from schemas import join_facets
 
 LAYOUT = {"sentiment": 3, "topic": 8, "style": 4}
 WEIGHTS = {"sentiment": 0.2, "topic": 1.0, "style": 0.1}
@@ -86,9 +87,15 @@ def test_stored_vectors_come_back_for_clicks():
     got = index.vectors("b")
     for f in LAYOUT:
         np.testing.assert_allclose(got[f], rows[f][1], atol=1e-6)
+    # A micro-batch's clicks read them all at once: the same vectors, None for an unknown item.
+    joined = index.joined_vectors(["c", "a", "gone", "c"])
+    assert joined[2] is None
+    for item, vec in zip(["c", "a", "c"], [joined[0], joined[1], joined[3]]):
+        assert vec.dtype == np.float64 and np.array_equal(vec, join_facets(index.vectors(item), LAYOUT))
     index.delete(["b"])
     with pytest.raises(UnknownItem):
         index.vectors("b")
+    assert index.joined_vectors(["b"]) == [None]
 
 
 def test_empty_index_and_over_large_k():

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from schemas import ClickEvent, InvalidEvent, SearchEvent
 from streams.settings import Settings
 from streams.state.decay import InterestState
-from streams.state.profiles import top_movers, user_z
+from streams.state.profiles import facet_movement, top_movers, user_z
 from streams.state.updates import Outcome, apply_event, check_event_time, interest_changes
 
 SETTINGS = Settings()
@@ -122,3 +122,23 @@ def test_top_movers_are_each_facets_largest_moves_earliest_first_on_ties(moved):
         assert [m["event_id"] for m in got[f]] == [m["event_id"] for m in want]
         assert [m["moved"] for m in got[f]] == [m["moved"][f] for m in want]
     assert got == {} if not moved else set(got) == {"sentiment", "topic", "style"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10**6), dims=st.lists(st.integers(1, 6), min_size=1, max_size=4), zero=st.booleans())
+def test_facet_movement_is_one_minus_each_facets_cosine(seed, dims, zero):
+    """Against its definition, facet by facet (a zero facet has no direction: cosine 0)."""
+    rng = np.random.default_rng(seed)
+    layout = {f"f{n}": d for n, d in enumerate(dims)}
+    before, after = rng.normal(size=sum(dims)), rng.normal(size=sum(dims))
+    if zero:
+        before[: dims[0]] = 0.0
+    got = facet_movement(before, after, layout)
+    start = 0
+    for name, d in layout.items():
+        b, a = before[start : start + d], after[start : start + d]
+        nb, na = np.linalg.norm(b), np.linalg.norm(a)
+        cos = float(b @ a / (nb * na)) if nb > 1e-12 and na > 1e-12 else 0.0
+        assert got[name] == pytest.approx(1.0 - cos, abs=2e-6)
+        start += d
+    assert facet_movement(None, after, layout) == {name: 1.0 for name in layout}
