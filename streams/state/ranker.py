@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 # Base features of a candidate for a user (streams/state/recommend.py computes them).
 BASE_FEATURES: tuple[str, ...] = (
@@ -67,6 +69,14 @@ class RankerConfig:
     holdout_size: int = 300
     min_holdout: int = 20  # updates wait until this many examples are held back
     tolerance: float = 0.002  # held-back loss may rise by at most this much per update
+
+
+def evenly_spread(items: Sequence[T], at_most: int) -> list[T]:
+    """At most ``at_most`` of ``items``, evenly spread over them when there are more (a micro-batch's
+    lessons beyond ``learn_per_batch``)."""
+    if len(items) <= at_most:
+        return list(items)
+    return [items[n * len(items) // at_most] for n in range(at_most)] if at_most > 0 else []
 
 
 def chosen_as_lesson(user_id: str, event_id: str, every: int) -> bool:
@@ -232,16 +242,3 @@ class OnlineRanker:
     def status(self) -> dict[str, Any]:
         return {"version": self.version, "accepted": self.accepted, "rejected": self.rejected,
                 "examples": self.seen, "held_back": len(self._held), "weights": self.weights()}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"features": list(FEATURES), "w": self.w.tolist(), "version": self.version,
-                "accepted": self.accepted, "rejected": self.rejected, "seen": self.seen}
-
-    def load(self, data: dict[str, Any]) -> bool:
-        """Restore a stored version if it is newer than ours and has the same features."""
-        if list(data.get("features", ())) != list(FEATURES) or int(data.get("version", -1)) <= self.version:
-            return False
-        self.w = np.asarray(data["w"], dtype=np.float64)
-        self.version, self.accepted = int(data["version"]), int(data.get("accepted", 0))
-        self.rejected, self.seen = int(data.get("rejected", 0)), int(data.get("seen", 0))
-        return True

@@ -23,7 +23,7 @@ from streams.state.behaviour import ContentLookup
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
 from streams.state.profiles import user_z
-from streams.state.ranker import BASE_FEATURES, Example, OnlineRanker, depth_of, with_depth
+from streams.state.ranker import BASE_FEATURES, Example, OnlineRanker, with_depth
 
 SOURCES = ("facet", "co-engagement", "popular")
 _BIT = {name: 1 << n for n, name in enumerate(SOURCES)}
@@ -158,13 +158,13 @@ class Recommender:
         for p, c in enumerate(out):
             if c.ids:
                 c.features[:, col] = [facets[p].get(i, 0.0) for i in c.ids]
-                c.features[:, len(BASE_FEATURES) + col] = c.features[:, col] * depth_of(users[p].history)
+                c.features = with_depth(c.features, users[p].history)
         return out
 
     def _candidates(self, user: UserView, also: Sequence[str], facet: Mapping[str, float],
                     popular: Sequence[Sequence[str]]) -> Candidates:
-        """One user's candidates from the facet hits and popular lists already found; the facet
-        feature is filled in by the caller."""
+        """One user's candidates from the facet hits and popular lists already found, with their
+        base features; the caller fills in the facet feature and adds the depth features."""
         cfg, eng = self.config, self.engagements
         n = cfg.per_source
         found: dict[str, int] = {}  # item -> bit set of the sources that brought it
@@ -210,7 +210,7 @@ class Recommender:
             if u is not None:
                 base[:, col["behaviour"]] = eng.behaviour.scores(u, rows, [i for i, r in zip(ids, rows) if r < 0])
         sources = [_SOURCES_OF_BITS[found[i]] for i in ids]
-        return Candidates(ids, sources, with_depth(base, user.history), linked, co[0])
+        return Candidates(ids, sources, base, linked, co[0])
 
     def rank(self, cands: Candidates, k: int) -> list[Scored]:
         """The top ``k`` candidates that some source brought (not the ones only added by ``also``)."""

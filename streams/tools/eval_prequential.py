@@ -36,7 +36,7 @@ from schemas import ClickEvent, join_facets
 from streams.settings import Settings
 from streams.state.decay import InterestState
 from streams.state.engagement import Engagements
-from streams.state.ranker import FEATURES, Example, OnlineRanker, chosen_as_lesson
+from streams.state.ranker import FEATURES, Example, OnlineRanker, chosen_as_lesson, evenly_spread
 from streams.state.recommend import Recommender, topic_lookup, user_view
 from streams.state.updates import apply_event
 from streams.tools.eval_metrics import hit_and_ndcg, top_k_masked
@@ -188,9 +188,7 @@ def prequential(
 def learn_as_worker(ranker: OnlineRanker, lessons: list[Example], per_batch: int) -> None:
     """One micro-batch's step, as the worker takes it (``UserHandler._lesson_positions``: at most
     ``per_batch`` lessons, evenly spread, when a batch has more)."""
-    if len(lessons) > per_batch:
-        lessons = [lessons[n * len(lessons) // per_batch] for n in range(per_batch)] if per_batch else []
-    if lessons:
+    if lessons := evenly_spread(lessons, per_batch):
         ranker.learn(lessons)
 
 

@@ -17,7 +17,7 @@ from schemas.topics import ENGAGEMENTS, PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
-from streams.state.ranker import Example, chosen_as_lesson
+from streams.state.ranker import Example, chosen_as_lesson, evenly_spread
 from streams.state.recommend import UserView, user_view
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.catalogue import CatalogueGate
@@ -161,10 +161,7 @@ class UserHandler:
         engaged = [pos for pos, i in enumerate(inputs)
                    if isinstance(i.record, (ClickEvent, ReviewEvent)) and i.z is not None
                    and chosen_as_lesson(i.record.user_id, i.record.event_id, cfg.learn_every)]
-        budget = cfg.learn_per_batch
-        if len(engaged) > budget:
-            engaged = [engaged[n * len(engaged) // budget] for n in range(budget)] if budget else []
-        return set(engaged)
+        return set(evenly_spread(engaged, cfg.learn_per_batch))
 
     def _lessons(self, inputs: list[UserInput], views: dict[int, UserView]) -> dict[int, Example]:
         """Per chosen position, the candidates the user would have been shown just before that

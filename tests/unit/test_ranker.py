@@ -18,6 +18,7 @@ from streams.state.ranker import (
     OnlineRanker,
     RankerConfig,
     chosen_as_lesson,
+    evenly_spread,
     example_gradient,
     example_loss,
     with_depth,
@@ -88,17 +89,15 @@ def test_the_gradient_is_the_derivative_of_the_loss(seed):
     assert np.allclose(example_gradient(w, ex), numeric, atol=1e-5)  # ascent direction = -dLoss
 
 
-def test_a_version_round_trips_and_an_older_one_is_ignored():
-    rng = np.random.default_rng(3)
-    ranker = OnlineRanker(RankerConfig(lr=0.5, min_holdout=10))
-    for _ in range(5):
-        ranker.learn(lessons(rng, 64, FACET))
-    assert ranker.version > 0
-    restored = OnlineRanker()
-    assert restored.load(ranker.to_dict())
-    assert np.array_equal(restored.w, ranker.w) and restored.version == ranker.version
-    assert not restored.load({**ranker.to_dict(), "version": 0})
-    assert not OnlineRanker().load({**ranker.to_dict(), "features": ["other"]})
+def test_a_batchs_lessons_beyond_its_budget_are_evenly_spread():
+    """What the worker keeps of a micro-batch's lessons (and the eval's worker-like ranker too)."""
+    assert evenly_spread(list(range(5)), 8) == [0, 1, 2, 3, 4]
+    assert evenly_spread(list(range(10)), 4) == [0, 2, 5, 7]  # one from each quarter
+    assert evenly_spread(list(range(10)), 0) == []
+    for n in range(1, 40):
+        for budget in range(1, n + 1):
+            got = evenly_spread(list(range(n)), budget)
+            assert len(got) == budget == len(set(got)) and got == sorted(got) and got[0] == 0
 
 
 def test_depth_features_are_the_base_features_times_history_depth():
