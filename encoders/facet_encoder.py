@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from encoders.config import EncoderConfig
+from encoders.config import ENCODER_DTYPES, EncoderConfig
 from encoders.errors import ModelLoadError
 from encoders.heads import FacetHead, SentimentHead, StyleHead, TopicHead
 from schemas.facets import FACET_NAMES, l2_normalise
@@ -38,6 +38,28 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it."""
+    checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
+
+
+def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """The model's weights and activations: ``EncoderConfig.dtype`` for ``device``."""
+    if setting == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    if setting not in DTYPES:
+        raise ModelLoadError(f"encoder dtype {setting!r} is not one of {', '.join(ENCODER_DTYPES)}")
+    if setting == "float16" and device.type != "cuda":
+        raise ModelLoadError("encoder dtype float16 is for CUDA devices; on a CPU use bfloat16 or float32")
+    return DTYPES[setting]
+
+
 @dataclass(frozen=True)
 class FacetVectors:
     """Facet name -> (n, dim) float32 unit rows, for n texts in input order."""
@@ -60,11 +82,7 @@ class FacetEncoder:
         self.config = config or EncoderConfig()
         source = self.config.model or str(bundled_model_path())
         self.device = pick_device(self.config.device)
-        # bf16 on GPUs that have it (Ampere+), fp16 on older ones; fp32 on CPU, where bf16 is slower.
-        if self.device.type == "cuda":
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            self.dtype = torch.float32
+        self.dtype = pick_dtype(self.config.dtype, self.device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source)
             self.model = AutoModel.from_pretrained(source, dtype=self.dtype).to(self.device).eval()
@@ -98,11 +116,11 @@ class FacetEncoder:
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
         ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state
+        hidden = self.model(**batch).last_hidden_state.float()  # pooled in fp32 whatever the model's dtype
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         self.forward_passes += 1
-        return pooled.float().cpu().numpy()
+        return pooled.cpu().numpy()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> (n, hidden) unit rows; sorts by length so each forward pass pads little."""

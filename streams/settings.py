@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from encoders import EncoderConfig
+from encoders import ENCODER_DTYPES, EncoderConfig
 from index import IndexConfig
 from streams.errors import SettingsError
 from streams.state.engagement import EngagementConfig
@@ -171,6 +171,8 @@ class Settings:
             raise SettingsError(f"unknown_item_wait_s must be >= 0 (0 = dead-letter at once), got {self.unknown_item_wait_s}")
         if self.numpy_threads < 0:
             raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
+        if self.encoder.dtype not in ENCODER_DTYPES:
+            raise SettingsError(f"encoder dtype must be one of {', '.join(ENCODER_DTYPES)}, got {self.encoder.dtype!r}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
             raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
         if self.decay.half_life_s <= 0:
@@ -274,6 +276,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "EVENT_WEIGHTS": ("decay.event_weights", parse_weights),
     "MODEL": ("encoder.model", str),
     "DEVICE": ("encoder.device", str),
+    "ENCODER_DTYPE": ("encoder.dtype", str),
     "MAX_LENGTH": ("encoder.max_length", int),
     "ENCODER_BATCH_SIZE": ("encoder.batch_size", int),
     "ENCODER_CACHE_SIZE": ("encoder.cache_size", int),

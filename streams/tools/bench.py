@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import orjson
@@ -32,6 +32,9 @@ from streams.tools.broker import EmbeddedBroker
 from streams.tools.demo import bundled_data_dir
 from streams.tools.process import WorkerProcess, get_json
 from streams.tools.replay import read_jsonl, replay
+
+if TYPE_CHECKING:
+    from encoders import FacetEncoder
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,8 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 # -- ceilings -----------------------------------------------------------------------------------
-def encoder_ceiling(settings: Settings, texts: list[str]) -> tuple[float, float, dict[str, int]]:
-    """(texts/s in forward passes of the worker's size, texts/s one at a time, the facet layout):
+def encoder_ceiling(settings: Settings, texts: list[str]) -> tuple[float, float, FacetEncoder]:
+    """(texts/s in forward passes of the worker's size, texts/s one at a time, the encoder measured):
     no heads, no I/O."""
     from dataclasses import replace
 
@@ -136,7 +139,7 @@ def encoder_ceiling(settings: Settings, texts: list[str]) -> tuple[float, float,
     for text in few:
         enc.embed([text])
     single = len(few) / (time.perf_counter() - t)
-    return batched, single, enc.layout
+    return batched, single, enc
 
 
 async def broker_ceiling(bootstrap: str, n: int, size: int = 200) -> tuple[float, float]:
@@ -323,7 +326,9 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
     steps = tqdm(total=8, desc="bench", unit="step", file=sys.stderr)
 
     texts = [maker.text() for _ in range(cfg.text_events)]
-    enc_batched, enc_single, layout = encoder_ceiling(settings, texts)
+    enc_batched, enc_single, raw = encoder_ceiling(settings, texts)
+    layout = raw.layout
+    report.config["encoder_dtype"] = str(raw.dtype).removeprefix("torch.")  # as the worker picks it
     report.ceilings.update(encoder_texts_per_s=enc_batched, encoder_single_texts_per_s=enc_single)
     steps.update()
     with EmbeddedBroker(log_file=workdir / "broker.log") as broker:

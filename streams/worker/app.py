@@ -98,6 +98,7 @@ class Worker:
             "users": len(self.users.table),
             "model": ctx.encoder.model_name,
             "device": str(ctx.encoder.device),
+            "encoder_dtype": str(ctx.encoder.dtype).removeprefix("torch."),
             "index_on_gpu": ctx.index.use_gpu,
             "encoder_forward_passes": ctx.encoder.forward_passes,
             "encoder_cache_hits": ctx.encoder.cache_hits,

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from encoders import EncoderConfig, FacetEncoder, ModelLoadError, StyleHead
+from encoders.facet_encoder import cpu_has_fast_bf16, pick_dtype
 
 
 def test_every_facet_is_a_unit_vector_of_its_declared_size(encoder):
@@ -96,9 +98,30 @@ def test_missing_model_gives_an_actionable_error(tmp_path):
         FacetEncoder(EncoderConfig(model=str(tmp_path / "no-such-model")))
 
 
-def test_cuda_requested_without_a_gpu_is_refused():
-    import torch
+def test_bf16_embeddings_match_fp32_and_do_not_depend_on_the_batch():
+    # bf16 is the default on CPUs with native bf16 (1.5-1.8x fp32 there); torch emulates it
+    # elsewhere, so this runs on any CPU, only slower.
+    texts = ["Terrible headphones, they broke in a week.", "Great value, would buy again!", "tent", "Q3 revenue beat estimates"]
+    half, full = FacetEncoder(EncoderConfig(dtype="bfloat16", cache_size=0)), FacetEncoder(EncoderConfig(dtype="float32", cache_size=0))
+    assert (half.dtype, full.dtype) == (torch.bfloat16, torch.float32)
+    a, b = half.embed(texts), full.embed(texts)
+    assert np.min(np.sum(a * b, axis=1)) > 0.999
+    assert not np.array_equal(a, b)  # it really ran in bf16
+    # A text's vector is the same alone as among others (the crash tests compare state to 1e-5).
+    np.testing.assert_allclose(half.embed(texts[1:2])[0], a[1], atol=1e-5)
 
+
+def test_encoder_dtype_defaults_to_bf16_only_where_the_cpu_has_it():
+    cpu = torch.device("cpu")
+    assert pick_dtype("auto", cpu) == (torch.bfloat16 if cpu_has_fast_bf16() else torch.float32)
+    assert pick_dtype("float32", cpu) == torch.float32
+    with pytest.raises(ModelLoadError, match="float16 is for CUDA"):
+        pick_dtype("float16", cpu)
+    with pytest.raises(ModelLoadError, match="not one of"):
+        pick_dtype("int8", cpu)
+
+
+def test_cuda_requested_without_a_gpu_is_refused():
     if torch.cuda.is_available():
         pytest.skip("this host has a GPU")
     with pytest.raises(ModelLoadError, match="no CUDA device"):

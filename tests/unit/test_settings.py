@@ -21,12 +21,13 @@ def test_environment_then_overrides():
         "INTEREST_STREAM_BEHAVIOUR_DIM": "16",
         "INTEREST_STREAM_BEHAVIOUR": "off",
         "INTEREST_STREAM_CATALOGUE_WAIT_S": "0",
+        "INTEREST_STREAM_ENCODER_DTYPE": "float32",
         "UNRELATED": "x",
     }
     s = Settings.from_env(env)
     assert (s.broker, s.web_port, s.decay.half_life_s) == ("kafka://kafka:9092", 7000, 60.0)
     assert s.decay.event_weights == {"search": 1.0, "click": 0.5, "review": 4.0}
-    assert s.encoder.model == "/models/minilm"
+    assert (s.encoder.model, s.encoder.dtype) == ("/models/minilm", "float32")
     behaviour = s.recommend.engagement.behaviour
     assert (behaviour.dim, behaviour.enabled, behaviour.lr, s.catalogue_wait_s) == (16, False, 0.05, 0.0)
     t = s.with_overrides(web_port=7001, broker=None, **{"encoder.device": "cpu"})
@@ -43,6 +44,7 @@ def test_environment_then_overrides():
         ({"INTEREST_STREAM_EVENT_WEIGHTS": "search=1"}, "lacks"),
         ({"INTEREST_STREAM_HALF_LIFE_S": "0"}, "half_life_s"),
         ({"INTEREST_STREAM_BEHAVIOUR_DIM": "0"}, "behaviour dim"),
+        ({"INTEREST_STREAM_ENCODER_DTYPE": "fp8"}, "encoder dtype must be one of auto, float32"),
     ],
 )
 def test_bad_settings_name_the_problem(env, message):
