@@ -70,8 +70,9 @@ def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> Non
         feed(maker.text_events(300), broker.url, "warm-up", 4)  # the encoder's first passes are slow
         before = metrics_text(worker)
         for _ in range(rounds):
-            lat = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds))
-            print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events)")
+            lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds))
+            print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events);",
+                  "to the record's timestamp:", {k: round(v) for k, v in percentiles(to_record).items()})
         after = metrics_text(worker)
     for name in ("interest_stream_batch_records", "interest_stream_encode_seconds"):
         (s0, c0), (s1, c1) = histogram_mean(before, name), histogram_mean(after, name)
