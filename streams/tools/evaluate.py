@@ -209,7 +209,7 @@ def sentiment_eval(cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
         train, test = snippets[:split], snippets[split:]
         texts = [s.text for s in test]
         gold = [human_label(s.mean_rating, cfg.neutral_band) for s in test]
-        vader = [vader_label(head.lexicon.polarity_scores(t)["compound"]) for t in texts]
+        vader = [vader_label(head.lexicon_analyzer.polarity_scores(t)["compound"]) for t in texts]
         head.reset_learning()  # each corpus is its own stream, from the shipped head
         test_emb = encoder.embed(texts)
         start = head.probabilities(test_emb, texts).argmax(axis=1).tolist()

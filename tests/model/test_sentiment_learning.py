@@ -27,3 +27,21 @@ def test_the_real_sentiment_head_learns_from_rated_reviews(encoder):
     after = float(np.mean(head.probabilities(e_test, [t for t, _ in test]).argmax(axis=1) == y_test))
     assert head.version > 0 and after > before, (before, after, head.online.status())
     assert after >= 0.8, (before, after)
+
+
+def test_the_shipped_head_is_the_prototype_and_lexicon_mixture(encoder):
+    """Before any learning the lexicon's columns of the learned layer (VADER's c and |c|) weigh
+    nothing: the head is the lexicon's probabilities mixed with the prototype classifier's."""
+    from encoders.heads import SentimentHead
+    from encoders.online_sentiment import softmax
+
+    head = SentimentHead(encoder.embed)
+    texts = ["Not good at all, I regret buying this.", "Great value, would buy again!", "The box arrived on Tuesday."]
+    e = encoder.embed(texts)
+    p_lexicon, features = head.lexicon(texts)
+    c = np.array([head.lexicon_analyzer.polarity_scores(t)["compound"] for t in texts])
+    np.testing.assert_allclose(features, np.stack([c, np.abs(c)], axis=1))
+    lam = head.lexicon_weight
+    want = lam * p_lexicon + (1 - lam) * softmax(e.astype(np.float64) @ (head.temperature * head.centroids).T)
+    np.testing.assert_allclose(head.probabilities(e, texts), want, atol=1e-6)
+    assert p_lexicon[0].argmax() == 0 and p_lexicon[1].argmax() == 2  # VADER's rule on the plain cases

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from encoders.online_sentiment import LearningConfig, OnlineSentiment, rating_label, softmax
+from encoders.online_sentiment import LearningConfig, OnlineSentiment, clearly_worse, rating_label, softmax
 
 
 def synthetic(rng: np.random.Generator, n: int, dim: int = 8):
@@ -59,6 +59,36 @@ def test_state_round_trip_and_never_going_back_to_an_older_version():
     older = dict(saved, version=1)
     fresh.load(older)
     assert fresh.version == head.version
+
+
+def test_a_head_saved_before_the_lexicon_columns_loads_with_zero_weights_on_them():
+    rng = np.random.default_rng(6)
+    narrow = OnlineSentiment(rng.normal(size=(3, 8)), lexicon_weight=0.3)
+    for _ in range(10):
+        e, y = synthetic(rng, 50)
+        narrow.learn(e, uninformed(50), list(y))
+    assert narrow.version > 0
+    wide = OnlineSentiment(np.zeros((3, 10)), lexicon_weight=0.3)
+    wide.load(narrow.to_dict())
+    assert wide.version == narrow.version and wide.w.shape == (3, 10)
+    e, _ = synthetic(rng, 20)
+    extra = rng.uniform(-1, 1, (20, 2))  # whatever the new columns hold, they have no say yet
+    lex = rng.dirichlet([1, 1, 1], 20)
+    np.testing.assert_allclose(wide.probs(np.hstack([e, extra]), lex), narrow.probs(e, lex))
+    wider = OnlineSentiment(np.zeros((3, 6)), lexicon_weight=0.3)
+    wider.load(narrow.to_dict())  # a head with more columns than this one is another model's
+    assert wider.version == 0
+
+
+def test_a_rise_in_held_back_error_counts_only_when_it_is_clear():
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 0.05, 1000)
+    noisy = noise - noise.mean() + 3e-4  # mean rise 3e-4 > tolerance, standard error ~1.6e-3
+    assert noisy.mean() > 1e-4 and not clearly_worse(noisy, 1e-4, 1.0)
+    assert clearly_worse(noisy, 1e-4, 0.0)  # the plain mean, as before, refuses it
+    steady = np.full(1000, 3e-4) + rng.normal(0, 1e-5, 1000)  # every example a little worse
+    assert clearly_worse(steady, 1e-4, 1.0)
+    assert not clearly_worse(np.zeros(0), 1e-4, 1.0)
 
 
 def _accuracy(head: OnlineSentiment, e: np.ndarray, y: np.ndarray) -> float:
