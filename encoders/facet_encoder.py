@@ -62,9 +62,11 @@ def pick_dtype(setting: str, device: torch.device) -> torch.dtype:
 
 @dataclass(frozen=True)
 class FacetVectors:
-    """Facet name -> (n, dim) float32 unit rows, for n texts in input order."""
+    """Facet name -> (n, dim) float32 unit rows, for n texts in input order; and what the
+    sentiment head read of each text (``FacetEncoder.sentiment_inputs``), to learn from its rating."""
 
     facets: Mapping[str, np.ndarray]
+    sentiment_inputs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.facets.values())))
@@ -93,13 +95,18 @@ class FacetEncoder:
             ) from exc
         self.model_name = source
         self.embedding_dim = int(self.model.config.hidden_size)
+        layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        if not 0 <= self.config.sentiment_layer <= layers:
+            raise ModelLoadError(f"sentiment_layer {self.config.sentiment_layer} is not a layer of {source!r}, "
+                                 f"which has {layers}; give 1 to {layers}, or 0 for the last layer only")
+        self._middle = self.config.sentiment_layer if self.config.sentiment_layer not in (0, layers) else 0
         self.forward_passes = 0  # counted so tests and benchmarks can see batching happen
         self.cache_hits = 0
-        # text -> (facet rows, embedding, sentiment head version), LRU; a row made by an older
-        # version of the learning sentiment head is recomputed from the cached embedding.
+        # text -> (facet rows, sentiment inputs, sentiment head version), LRU; a row made by an older
+        # version of the learning sentiment head is recomputed from the cached inputs.
         self._cache: OrderedDict[str, tuple[dict[str, np.ndarray], np.ndarray, int]] = OrderedDict()
         self.heads: dict[str, FacetHead] = {
-            "sentiment": SentimentHead(self.embed),
+            "sentiment": SentimentHead(self.embed, middle_dim=self.embedding_dim if self._middle else 0),
             "topic": TopicHead(self.embedding_dim),
             "style": StyleHead(self.embed),
         }
@@ -113,26 +120,42 @@ class FacetEncoder:
 
     @torch.inference_mode()
     def _forward(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, hidden) mean-pooled last layer, and beside it the sentiment's middle layer if any."""
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
         ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state.float()  # pooled in fp32 whatever the model's dtype
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        out = self.model(**batch, output_hidden_states=bool(self._middle))
+        layers = [out.last_hidden_state] + ([out.hidden_states[self._middle]] if self._middle else [])
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        # Pooled in fp32 whatever the model's dtype.
+        pooled = [(h.float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9) for h in layers]
         self.forward_passes += 1
-        return pooled.cpu().numpy()
+        return torch.cat(pooled, dim=1).cpu().numpy()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, hidden) unit rows; sorts by length so each forward pass pads little."""
+    def _embed_layers(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> (n, hidden) unit rows of the last layer, and beside them the middle layer's
+        (unit rows too) when the sentiment head reads one; sorted by length so each forward pass
+        pads little."""
+        width = self.embedding_dim * (2 if self._middle else 1)
+        out = np.empty((len(texts), width), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+            return out
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
         size = self.config.batch_size
         for start in range(0, len(order), size):
             idx = order[start : start + size]
             out[idx] = self._forward([texts[i] for i in idx])
-        return l2_normalise(out)
+        d = self.embedding_dim
+        return np.hstack([l2_normalise(out[:, :d]), l2_normalise(out[:, d:]) if self._middle else out[:, d:]])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> (n, hidden) unit rows: the mean-pooled sentence embedding."""
+        return self._embed_layers(texts)[:, : self.embedding_dim]
+
+    def sentiment_inputs(self, texts: Sequence[str]) -> np.ndarray:
+        """What the sentiment head reads of each text besides its words: the embedding and the
+        middle layer's unit rows (``EncoderConfig.sentiment_layer``), side by side."""
+        return self._embed_layers(texts)
 
     def encode(self, texts: Sequence[str]) -> FacetVectors:
         """Texts -> facet vectors. Identical texts in a batch, and texts still in the LRU cache of
@@ -143,31 +166,34 @@ class FacetEncoder:
         cached = [t for t in unique if t in self._cache]
         rows_of: dict[str, dict[str, np.ndarray]] = {}
         stale = [t for t in cached if self._cache[t][2] != version]
-        if stale:
+        if stale:  # inputs are kept, so the new head's rows cost no forward pass
             stale_rows = sentiment(np.stack([self._cache[t][1] for t in stale]), stale)
             for t, row in zip(stale, stale_rows):
-                rows, emb, _ = self._cache[t]
-                self._cache[t] = ({**rows, "sentiment": row}, emb, version)
+                rows, inputs, _ = self._cache[t]
+                self._cache[t] = ({**rows, "sentiment": row}, inputs, version)
         for t in cached:
             self._cache.move_to_end(t)
             rows_of[t] = self._cache[t][0]
         self.cache_hits += sum(1 for t in texts if t in rows_of)
         fresh = [t for t in unique if t not in rows_of]
-        embeddings = self.embed(fresh)
-        fresh_rows = {name: head(embeddings, fresh) for name, head in self.heads.items()}
+        inputs_of = {t: self._cache[t][1] for t in cached}
+        inputs = self._embed_layers(fresh)
+        embeddings = inputs[:, : self.embedding_dim]
+        fresh_rows = {name: head(inputs if name == "sentiment" else embeddings, fresh) for name, head in self.heads.items()}
         for i, t in enumerate(fresh):
             rows_of[t] = {name: rows[i] for name, rows in fresh_rows.items()}
+            inputs_of[t] = inputs[i]
             if self.config.cache_size > 0:
-                self._cache[t] = (rows_of[t], embeddings[i], version)
+                self._cache[t] = (rows_of[t], inputs[i], version)
         while len(self._cache) > self.config.cache_size:
             self._cache.popitem(last=False)
         facets = {name: np.stack([rows_of[t][name] for t in texts]) for name in self.heads}
-        return FacetVectors(facets)
+        return FacetVectors(facets, np.stack([inputs_of[t] for t in texts]) if texts else inputs)
 
-    def learn_sentiment(self, texts: Sequence[str], topic_rows: np.ndarray, ratings: Sequence[int]) -> bool:
-        """Online update of the sentiment head from rated texts. ``topic_rows`` are the texts'
-        topic facet rows, which are their unit embeddings (no second forward pass)."""
-        return self.heads["sentiment"].learn(np.asarray(topic_rows), texts, ratings)
+    def learn_sentiment(self, texts: Sequence[str], inputs: np.ndarray, ratings: Sequence[int]) -> bool:
+        """Online update of the sentiment head from rated texts. ``inputs``: their rows of
+        ``FacetVectors.sentiment_inputs`` (no second forward pass)."""
+        return self.heads["sentiment"].learn(np.asarray(inputs), texts, ratings)
 
     def describe(self, z: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
         """Named, human-readable readings of (possibly averaged) facet vectors."""

@@ -69,9 +69,15 @@ class SentimentHead:
     - p_prototype is a softmax over the cosine of the text's embedding to the *centred* centroids
       of each class's anchor sentences (encoders/anchors.py). Centring removes what all anchors
       share (e.g. "this is a product review"), leaving the polar direction the encoder sees.
-      That softmax is a linear layer (encoders/online_sentiment.py) over the embedding and c, |c|
-      that starts as the prototype classifier (no weight on c, |c|) and learns online from
+      That softmax is a linear layer (encoders/online_sentiment.py) over the embedding, c, |c|
+      and a middle layer of the encoder (``EncoderConfig.sentiment_layer``) that starts as the
+      prototype classifier (no weight on c, |c| or the middle layer) and learns online from
       labelled text (review ratings), guarded by held-back data.
+
+    Its rows of input (``__call__``, ``probabilities``, ``learn``) are the embedding and the middle
+    layer side by side (``FacetEncoder.sentiment_inputs``); the learned layer reads them as
+    [embedding, c, |c|, middle layer], so a head saved before a column existed is a prefix of it
+    (``OnlineSentiment.load``).
     """
 
     name = "sentiment"
@@ -79,7 +85,9 @@ class SentimentHead:
     dim = 3
 
     def __init__(self, embed: Embedder, temperature: float = 10.0, lexicon_weight: float = 0.7,
-                 lexicon_sharpness: float = 2.0) -> None:
+                 lexicon_sharpness: float = 2.0, middle_dim: int = 0) -> None:
+        """``embed``: the encoder's sentence embedding (the anchors'); ``middle_dim``: the width of
+        the middle layer's rows in the inputs (0: none)."""
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.temperature = temperature
@@ -88,12 +96,15 @@ class SentimentHead:
         self.lexicon_analyzer = SentimentIntensityAnalyzer()
         centroids = np.stack([embed(SENTIMENT_ANCHORS[label]).mean(axis=0) for label in self.labels])
         self.centroids = l2_normalise(centroids - centroids.mean(axis=0)).astype(np.float32)
+        self.middle_dim = middle_dim
         self.online = OnlineSentiment(self._start_weights(), lexicon_weight)
 
     def _start_weights(self) -> np.ndarray:
         """The learned layer's start: the prototype classifier, and no weight yet on the lexicon's
-        columns (``lexicon``), so the shipped head is the prototype + lexicon mixture."""
-        return np.hstack([self.temperature * self.centroids, np.zeros((len(self.labels), LEXICON_FEATURES))])
+        columns (``lexicon``) or the middle layer's, so the shipped head is the prototype + lexicon
+        mixture."""
+        return np.hstack([self.temperature * self.centroids,
+                          np.zeros((len(self.labels), LEXICON_FEATURES + self.middle_dim))])
 
     @property
     def version(self) -> int:
@@ -117,17 +128,28 @@ class SentimentHead:
     def lexicon_probs(self, texts: Sequence[str]) -> np.ndarray:
         return self.lexicon(texts)[0]
 
-    def probabilities(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    def _learned_inputs(self, inputs: np.ndarray, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(p_lexicon, the learned layer's rows [embedding, c, |c|, middle layer])."""
+        d = self.centroids.shape[1]
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 2 or inputs.shape[1] != d + self.middle_dim:
+            raise ValueError(f"the sentiment head reads rows of {d + self.middle_dim} (embedding and middle layer: "
+                             f"FacetEncoder.sentiment_inputs), got shape {inputs.shape}")
         p_lexicon, features = self.lexicon(texts)
-        return self.online.probs(np.hstack([embeddings, features]), p_lexicon)
+        return p_lexicon, np.hstack([inputs[:, :d], features, inputs[:, d:]])
 
-    def learn(self, embeddings: np.ndarray, texts: Sequence[str], ratings: Sequence[int]) -> bool:
+    def probabilities(self, inputs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """``inputs``: ``FacetEncoder.sentiment_inputs`` of ``texts``."""
+        p_lexicon, x = self._learned_inputs(inputs, texts)
+        return self.online.probs(x, p_lexicon)
+
+    def learn(self, inputs: np.ndarray, texts: Sequence[str], ratings: Sequence[int]) -> bool:
         """Online update from rated texts (1-2 negative, 3 neutral, 4-5 positive); True if kept."""
-        p_lexicon, features = self.lexicon(texts)
-        return self.online.learn(np.hstack([embeddings, features]), p_lexicon, [rating_label(r) for r in ratings])
+        p_lexicon, x = self._learned_inputs(inputs, texts)
+        return self.online.learn(x, p_lexicon, [rating_label(r) for r in ratings])
 
-    def __call__(self, embeddings: np.ndarray, texts: Sequence[str]) -> np.ndarray:
-        return l2_normalise(self.probabilities(embeddings, texts)).astype(np.float32)
+    def __call__(self, inputs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return l2_normalise(self.probabilities(inputs, texts)).astype(np.float32)
 
     def describe(self, vector: np.ndarray) -> dict[str, float]:
         return self.describe_rows(np.asarray(vector)[None, :])[0]

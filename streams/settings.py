@@ -280,6 +280,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAX_LENGTH": ("encoder.max_length", int),
     "ENCODER_BATCH_SIZE": ("encoder.batch_size", int),
     "ENCODER_CACHE_SIZE": ("encoder.cache_size", int),
+    "ENCODER_SENTIMENT_LAYER": ("encoder.sentiment_layer", int),
     "INDEX_FACTORY": ("index.factory", str),
     "INDEX_DEVICE": ("index.device", str),
     "INDEX_ANN_THRESHOLD": ("index.ann_threshold", int),

@@ -211,12 +211,12 @@ def sentiment_eval(cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
         gold = [human_label(s.mean_rating, cfg.neutral_band) for s in test]
         vader = [vader_label(head.lexicon_analyzer.polarity_scores(t)["compound"]) for t in texts]
         head.reset_learning()  # each corpus is its own stream, from the shipped head
-        test_emb = encoder.embed(texts)
+        test_emb = encoder.sentiment_inputs(texts)
         start = head.probabilities(test_emb, texts).argmax(axis=1).tolist()
         # Embeddings do not depend on what the head has learned: the whole stream is embedded at
         # once (sorted by length, it pads far less: 1.5-1.8x faster than 64 at a time), then
         # learned from in micro-batches in stream order.
-        train_emb = encoder.embed([s.text for s in train])
+        train_emb = encoder.sentiment_inputs([s.text for s in train])
         for lo in tqdm(range(0, len(train), cfg.learn_batch), desc=f"learn {corpus}", unit="batch", file=sys.stdout):
             batch = train[lo : lo + cfg.learn_batch]
             head.learn(train_emb[lo : lo + cfg.learn_batch], [s.text for s in batch],

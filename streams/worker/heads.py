@@ -37,7 +37,8 @@ class LearnedHeads:
     async def learn_sentiment(self, rated: Sequence[tuple[EventT, str, int, int]], vectors: FacetVectors) -> None:
         """Review ratings are labels for the sentiment head; a kept update is stored as a new version.
         ``rated``: (event, text, row in ``vectors``, rating) of applied reviews."""
-        rows = vectors.facets["topic"][[r for _, _, r, _ in rated]]
+        assert vectors.sentiment_inputs is not None  # FacetEncoder.encode always sets them
+        rows = vectors.sentiment_inputs[[r for _, _, r, _ in rated]]
         changed = await self.ctx.in_encode_thread(
             self.ctx.encoder.learn_sentiment, [t for _, t, _, _ in rated], rows, [r for *_, r in rated])
         if changed:
