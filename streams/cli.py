@@ -63,12 +63,11 @@ def run_worker(settings: Settings) -> None:
 
     from schemas.topics import TABLES, TOPICS, changelog_topic
     from streams.errors import TopicLayoutError
-    from streams.threads import limit_numpy_blas
+    from streams.threads import limit_threads
     from streams.worker.app import build_worker
     from streams.worker.topic_admin import ensure_topics
 
-    if settings.numpy_threads:
-        limit_numpy_blas(settings.numpy_threads)
+    limit_threads(settings)
     changelogs = [changelog_topic(settings.app_id, t) for t in TABLES]
     try:
         partitions = asyncio.run(ensure_topics(settings.bootstrap, [t.name for t in TOPICS], settings.partitions,

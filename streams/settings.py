@@ -111,6 +111,10 @@ class Settings:
     # numpy's BLAS threads (0 = numpy's default, one per core): our numpy work is small matrices,
     # and more threads only fight FAISS's and torch's for the cores (streams/threads.py).
     numpy_threads: int = 1
+    # FAISS's OpenMP threads for searches on the event loop (0 = FAISS's default, one per core).
+    # One query at a time gains nothing from more and waits for them to be scheduled; the IVF
+    # training in its background thread keeps the default (streams/threads.py).
+    faiss_threads: int = 1
     # Faust's own Prometheus sensors (faust_* on /metrics). They run several labelled metric
     # updates per record read, sent and table write: about 8 % of the worker's CPU per click
     # (py-spy, 2026-11-30). Ours (interest_stream_*) cover throughput, lag, latency and errors.
@@ -171,6 +175,8 @@ class Settings:
             raise SettingsError(f"unknown_item_wait_s must be >= 0 (0 = dead-letter at once), got {self.unknown_item_wait_s}")
         if self.numpy_threads < 0:
             raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
+        if self.faiss_threads < 0:
+            raise SettingsError(f"faiss_threads must be >= 0 (0 = FAISS's default), got {self.faiss_threads}")
         if self.encoder.dtype not in ENCODER_DTYPES:
             raise SettingsError(f"encoder dtype must be one of {', '.join(ENCODER_DTYPES)}, got {self.encoder.dtype!r}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
@@ -254,6 +260,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FETCH_MAX_WAIT_MS": ("fetch_max_wait_ms", int),
     "PRODUCER_MAX_BATCH_BYTES": ("producer_max_batch_bytes", int),
     "NUMPY_THREADS": ("numpy_threads", int),
+    "FAISS_THREADS": ("faiss_threads", int),
     "FAUST_METRICS": ("faust_metrics", parse_bool),
     "BATCH_MAX": ("batch_max", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from schemas.topics import PROFILES, TOPIC_OF_KIND
 from streams.settings import Settings
-from streams.threads import limit_numpy_blas
+from streams.threads import limit_threads
 from streams.tools.bench_catalogue import big_catalogue
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.demo import bundled_data_dir
@@ -325,8 +325,7 @@ def recommendation_latency(worker: WorkerProcess, users: int, n: int) -> list[fl
 def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None) -> Report:
     report = Report(config={**asdict(cfg), "batch_max": settings.batch_max, "batch_wait_ms": settings.batch_wait_ms,
                             "partitions": settings.partitions, "encoder_batch_size": settings.encoder.batch_size})
-    if settings.numpy_threads:  # the in-process parts (the big catalogue); the worker sets its own
-        limit_numpy_blas(settings.numpy_threads)
+    limit_threads(settings)  # the in-process parts (the big catalogue); the worker sets its own
     maker = StreamMaker(cfg)
     workdir = Path(tempfile.mkdtemp(prefix="interest-stream-bench-"))
     parts = settings.partitions

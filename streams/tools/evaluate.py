@@ -37,7 +37,7 @@ from encoders import FacetEncoder
 from index import ItemIndex
 from schemas import SENTIMENT_LABELS, ItemEvent
 from streams.settings import Settings
-from streams.threads import limit_numpy_blas
+from streams.threads import limit_threads
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.eval_data import load_movielens, load_snippets
 from streams.tools.eval_metrics import (
@@ -244,8 +244,7 @@ def sentiment_eval(cfg: EvalConfig, encoder: FacetEncoder) -> dict[str, Any]:
 
 def run_eval(settings: Settings, cfg: EvalConfig, json_out: Path | None = None) -> dict[str, Any]:
     started = time.monotonic()
-    if settings.numpy_threads:
-        limit_numpy_blas(settings.numpy_threads)
+    limit_threads(settings)
     encoder = FacetEncoder(settings.encoder)
     report: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}}
     if cfg.retrieval:

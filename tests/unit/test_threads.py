@@ -1,14 +1,17 @@
-"""numpy's BLAS pool is set (and only numpy's: FAISS's and torch's keep theirs)."""
+"""numpy's BLAS pool is set (and only numpy's: FAISS's and torch's keep theirs); FAISS's OpenMP
+threads are set for the calling thread only."""
 
 from __future__ import annotations
 
-import faiss  # noqa: F401 - loads FAISS's own OpenBLAS and OpenMP, which must keep their pools
+import threading
+
+import faiss  # loads FAISS's own OpenBLAS and OpenMP, which must keep their pools
 import numpy
 import pytest
 from threadpoolctl import ThreadpoolController
 
 from streams.settings import Settings, SettingsError
-from streams.threads import limit_numpy_blas
+from streams.threads import limit_numpy_blas, limit_threads
 
 
 def pools() -> dict[str, int]:
@@ -35,3 +38,30 @@ def test_numpy_threads_setting():
     assert Settings.from_env({"INTEREST_STREAM_NUMPY_THREADS": "0"}).numpy_threads == 0
     with pytest.raises(SettingsError, match="numpy_threads"):
         Settings.from_env({"INTEREST_STREAM_NUMPY_THREADS": "-1"}).validate()
+
+
+def test_faiss_threads_are_limited_on_the_calling_thread_only():
+    """The worker limits its event loop's searches; the IVF training thread keeps FAISS's pool."""
+    default = faiss.omp_get_max_threads()
+    if default < 2:
+        pytest.skip("FAISS sees one core here: nothing to limit")
+    seen: dict[str, int] = {}
+
+    def other() -> None:
+        seen["other"] = faiss.omp_get_max_threads()
+
+    def limited() -> None:  # in a thread of its own, so the test process keeps its pool
+        limit_threads(Settings(numpy_threads=0, faiss_threads=1))
+        seen["here"] = faiss.omp_get_max_threads()
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+
+    t = threading.Thread(target=limited)
+    t.start()
+    t.join()
+    assert seen == {"here": 1, "other": default}
+    assert faiss.omp_get_max_threads() == default
+    assert Settings.from_env({"INTEREST_STREAM_FAISS_THREADS": "0"}).faiss_threads == 0
+    with pytest.raises(SettingsError, match="faiss_threads"):
+        Settings.from_env({"INTEREST_STREAM_FAISS_THREADS": "-1"}).validate()
