@@ -39,7 +39,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LearningConfig:
-    lr: float = 2.0  # 1.0 before the middle layer's columns (2026-12-02): 0.697 pooled with them, 0.701 at 2.0
+    lr: float = 2.0  # 1.0 until the middle layer's columns (2026-12-01): 0.697 pooled with them, 0.701 at 2.0
     lr_lexicon_weight: float = 0.05
     anchor: float = 0.0  # L2 pull toward the initial weights, per step
     max_grad_norm: float = 5.0
