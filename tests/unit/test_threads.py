@@ -40,28 +40,32 @@ def test_numpy_threads_setting():
         Settings.from_env({"INTEREST_STREAM_NUMPY_THREADS": "-1"}).validate()
 
 
-def test_faiss_threads_are_limited_on_the_calling_thread_only():
-    """The worker limits its event loop's searches; the IVF training thread keeps FAISS's pool."""
-    default = faiss.omp_get_max_threads()
-    if default < 2:
-        pytest.skip("FAISS sees one core here: nothing to limit")
-    seen: dict[str, int] = {}
-
-    def other() -> None:
-        seen["other"] = faiss.omp_get_max_threads()
-
-    def limited() -> None:  # in a thread of its own, so the test process keeps its pool
-        limit_threads(Settings(numpy_threads=0, faiss_threads=1))
-        seen["here"] = faiss.omp_get_max_threads()
-        t = threading.Thread(target=other)
-        t.start()
-        t.join()
-
-    t = threading.Thread(target=limited)
+def in_a_new_thread(fn):
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(fn()))
     t.start()
     t.join()
+    return seen[0]
+
+
+def test_faiss_threads_are_limited_on_the_calling_thread_only():
+    """The worker limits its event loop's searches; the IVF training thread keeps FAISS's pool.
+    (A new thread reads FAISS's default: this process's main thread may have been limited by an
+    in-process eval or bench run earlier in the session.)"""
+    default = in_a_new_thread(faiss.omp_get_max_threads)
+    if default < 2:
+        pytest.skip("FAISS sees one core here: nothing to limit")
+    main_before = faiss.omp_get_max_threads()
+    seen: dict[str, int] = {}
+
+    def limited() -> None:  # in a thread of its own, so the test process keeps its setting
+        limit_threads(Settings(numpy_threads=0, faiss_threads=1))
+        seen["here"] = faiss.omp_get_max_threads()
+        seen["other"] = in_a_new_thread(faiss.omp_get_max_threads)
+
+    in_a_new_thread(limited)
     assert seen == {"here": 1, "other": default}
-    assert faiss.omp_get_max_threads() == default
+    assert faiss.omp_get_max_threads() == main_before
     assert Settings.from_env({"INTEREST_STREAM_FAISS_THREADS": "0"}).faiss_threads == 0
     with pytest.raises(SettingsError, match="faiss_threads"):
         Settings.from_env({"INTEREST_STREAM_FAISS_THREADS": "-1"}).validate()
