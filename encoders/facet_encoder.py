@@ -119,24 +119,25 @@ class FacetEncoder:
         return {name: head.dim for name, head in self.heads.items()}
 
     @torch.inference_mode()
-    def _forward(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, hidden) mean-pooled last layer, and beside it the sentiment's middle layer if any."""
+    def _forward(self, texts: Sequence[str], middle: int) -> np.ndarray:
+        """(n, hidden) mean-pooled last layer, and beside it hidden layer ``middle`` if not 0."""
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
         ).to(self.device)
-        out = self.model(**batch, output_hidden_states=bool(self._middle))
-        layers = [out.last_hidden_state] + ([out.hidden_states[self._middle]] if self._middle else [])
+        out = self.model(**batch, output_hidden_states=bool(middle))
+        layers = [out.last_hidden_state] + ([out.hidden_states[middle]] if middle else [])
         mask = batch["attention_mask"].unsqueeze(-1).float()
         # Pooled in fp32 whatever the model's dtype.
         pooled = [(h.float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9) for h in layers]
         self.forward_passes += 1
         return torch.cat(pooled, dim=1).cpu().numpy()
 
-    def _embed_layers(self, texts: Sequence[str]) -> np.ndarray:
+    def _embed_layers(self, texts: Sequence[str], with_middle: bool = True) -> np.ndarray:
         """Texts -> (n, hidden) unit rows of the last layer, and beside them the middle layer's
-        (unit rows too) when the sentiment head reads one; sorted by length so each forward pass
-        pads little."""
-        width = self.embedding_dim * (2 if self._middle else 1)
+        (unit rows too) when the sentiment head reads one and ``with_middle``; sorted by length so
+        each forward pass pads little."""
+        middle = self._middle if with_middle else 0
+        width = self.embedding_dim * (2 if middle else 1)
         out = np.empty((len(texts), width), dtype=np.float32)
         if not texts:
             return out
@@ -144,13 +145,14 @@ class FacetEncoder:
         size = self.config.batch_size
         for start in range(0, len(order), size):
             idx = order[start : start + size]
-            out[idx] = self._forward([texts[i] for i in idx])
+            out[idx] = self._forward([texts[i] for i in idx], middle)
         d = self.embedding_dim
-        return np.hstack([l2_normalise(out[:, :d]), l2_normalise(out[:, d:]) if self._middle else out[:, d:]])
+        return np.hstack([l2_normalise(out[:, :d]), l2_normalise(out[:, d:]) if middle else out[:, d:]])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, hidden) unit rows: the mean-pooled sentence embedding."""
-        return self._embed_layers(texts)[:, : self.embedding_dim]
+        """Texts -> (n, hidden) unit rows: the mean-pooled sentence embedding (no middle layer
+        pooled for nothing: the anchors, the eval's items and the bench's raw ceiling use this)."""
+        return self._embed_layers(texts, with_middle=False)
 
     def sentiment_inputs(self, texts: Sequence[str]) -> np.ndarray:
         """What the sentiment head reads of each text besides its words: the embedding and the
