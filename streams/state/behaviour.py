@@ -29,6 +29,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numba
 import numpy as np
 
 ContentLookup = Callable[[Sequence[str]], np.ndarray]  # item ids -> (n, topic dim) rows; zeros if unknown
@@ -48,6 +49,45 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
+# Compiled: the step is a few hundred multiply-adds, and written as numpy products it was ~30 calls
+# on arrays of a few rows (33 us per step, the engagement fold's largest part); compiled, 8 us with
+# the same sums to 1e-15 (benchmarks/RESULTS.md). Cached on disk after the first compile.
+@numba.njit(cache=True)
+def _sgns_step(W: np.ndarray, C: np.ndarray, target: int, ctx: np.ndarray, step: np.ndarray, negs: np.ndarray) -> None:
+    """In place: for each earlier row ``ctx[i]`` (step size ``step[i]``), the positive pair
+    (ctx[i], target) and the negatives ``negs[i]``; every gradient from the vectors before the step
+    (rows that repeat add up), and a negative equal to the target skipped."""
+    m, k = negs.shape
+    d = W.shape[1]
+    g = np.empty((m, k + 1))  # d log-likelihood / d logit, times the step: column 0 the target
+    for i in range(m):
+        a = ctx[i]
+        for j in range(k + 1):
+            b = target if j == 0 else negs[i, j - 1]
+            if j > 0 and b == target:
+                g[i, j] = 0.0
+                continue
+            x = 0.0
+            for t in range(d):
+                x += C[b, t] * W[a, t]
+            g[i, j] = ((1.0 if j == 0 else 0.0) - 0.5 * (1.0 + np.tanh(0.5 * x))) * step[i]
+    d_w = np.zeros((m, d))  # from C as it was, before C moves
+    for i in range(m):
+        for j in range(k + 1):
+            b = target if j == 0 else negs[i, j - 1]
+            for t in range(d):
+                d_w[i, t] += g[i, j] * C[b, t]
+    for i in range(m):  # C from W as it was, before W moves
+        a = ctx[i]
+        for j in range(k + 1):
+            b = target if j == 0 else negs[i, j - 1]
+            for t in range(d):
+                C[b, t] += g[i, j] * W[a, t]
+    for i in range(m):
+        for t in range(d):
+            W[ctx[i], t] += d_w[i, t]
+
+
 class BehaviourVectors:
     """Input (W) and output (C) vectors per item row (rows as numbered by ``Engagements``)."""
 
@@ -64,6 +104,8 @@ class BehaviourVectors:
         self._start: dict[str, np.ndarray] = {}  # start_vectors kept per item, for one catalogue version
         self._start_max = 50_000  # at most this many kept (about 13 MB of vectors): a big catalogue's stay bounded
         self._start_version: int | None = None
+        # Compiled (or read from numba's cache) now, not at the first engagement.
+        _sgns_step(self.W, self.C, 0, np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 0), np.int64))
 
     def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         """(n, dim) starting vectors: projected content, or a small vector seeded by the id."""
@@ -120,33 +162,11 @@ class BehaviourVectors:
         if not contexts or self.n < 2:
             return
         cfg = self.config
-        m = len(contexts)
-        ctx = np.asarray(contexts, dtype=np.int64)
-        step = cfg.lr * np.asarray(weights, dtype=np.float64)  # (m,)
-        # Column 0 the target (positive), then the negatives: one matmul and one sigmoid for all.
-        out = np.empty((m, 1 + cfg.negatives), dtype=np.int64)
-        out[:, 0] = target
         # One Generator call per step (a pool of uniforms drawn in blocks was 12 % faster, but a
         # different random stream moved the eval's leave-last-out HR@10 by 0.027 on its own).
-        out[:, 1:] = negs = self._rng.integers(0, self.n, size=(m, cfg.negatives))
-        h = self.W[ctx]  # (m, d)
-        vecs = self.C[out]  # (m, 1 + k, d)
-        g = -_sigmoid((vecs @ h[:, :, None])[:, :, 0])  # (m, 1 + k): d log-likelihood / d logit
-        g[:, 0] += 1.0
-        g[:, 1:][negs == target] = 0.0  # the target drawn as its own negative teaches nothing
-        g *= step[:, None]
-        d_w = (g[:, None, :] @ vecs)[:, 0, :]
-        if len(set(contexts)) == m:
-            self.W[ctx] += d_w
-        else:
-            np.add.at(self.W, ctx, d_w)  # rows repeat
-        self.C[target] += g[:, 0] @ h
-        flat = negs.ravel()
-        d_c = (g[:, 1:, None] * h[:, None, :]).reshape(-1, cfg.dim)
-        if len(set(flat.tolist())) == len(flat):
-            self.C[flat] += d_c  # the same sums as add.at, which is several times slower
-        else:
-            np.add.at(self.C, flat, d_c)
+        negs = self._rng.integers(0, self.n, size=(len(contexts), cfg.negatives))
+        _sgns_step(self.W, self.C, target, np.asarray(contexts, dtype=np.int64),
+                   cfg.lr * np.asarray(weights, dtype=np.float64), negs)
         self.steps += 1
 
     def user_vector(self, rows: Sequence[int], weights: Sequence[float]) -> np.ndarray | None:
