@@ -49,10 +49,20 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
+def _compiled(fn: Callable) -> Callable:
+    """``fn`` compiled by numba, cached on disk where numba finds a writable place for it (beside
+    this file, else the user's cache directory); compiled at each start where it finds none (a
+    read-only install and home: numba refuses ``cache=True`` there)."""
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:
+        return numba.njit(fn)
+
+
 # Compiled: the step is a few hundred multiply-adds, and written as numpy products it was ~30 calls
 # on arrays of a few rows (33 us per step, the engagement fold's largest part); compiled, 8 us with
-# the same sums to 1e-15 (benchmarks/RESULTS.md). Cached on disk after the first compile.
-@numba.njit(cache=True)
+# the same sums to 1e-15 (benchmarks/RESULTS.md).
+@_compiled
 def _sgns_step(W: np.ndarray, C: np.ndarray, target: int, ctx: np.ndarray, step: np.ndarray, negs: np.ndarray) -> None:
     """In place: for each earlier row ``ctx[i]`` (step size ``step[i]``), the positive pair
     (ctx[i], target) and the negatives ``negs[i]``; every gradient from the vectors before the step

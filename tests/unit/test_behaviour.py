@@ -3,6 +3,11 @@ negative sampling over what users engage with after what, started from the items
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,3 +133,24 @@ def test_a_step_equals_the_pairwise_update(n, seed, m, negatives):
     vecs.learn(target, ctx, weights)
     np.testing.assert_allclose(vecs.W[:n], want_w, atol=1e-12)
     np.testing.assert_allclose(vecs.C[:n], want_c, atol=1e-12)
+
+
+def test_the_step_is_compiled_where_numba_has_nowhere_to_cache_it():
+    """A read-only install and home leave numba no place for its cache, and it then refuses
+    ``cache=True`` when the module is imported. Made real here with numba's own setting of where it
+    may cache (only beside IPython cells, which a module is not): the module still imports, compiles
+    without a cache, and takes the same step."""
+    steps = "b = BehaviourVectors(); b.add_rows(['a', 'b', 'c']); b.learn(0, [1, 2], [1.0, 0.8]); b.learn(2, [0], [1.0])"
+    code = ("import json\nfrom streams.state.behaviour import BehaviourVectors, _sgns_step\n" + steps + "\n"
+            "print(json.dumps([type(_sgns_step._cache).__name__, b.W[:3].tolist(), b.C[:3].tolist()]))")
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    cache, w, c = json.loads(done.stdout.strip().splitlines()[-1])
+    assert cache == "NullCache"
+    b = BehaviourVectors()  # the same steps, with the cached kernel, in this process
+    b.add_rows(["a", "b", "c"])
+    b.learn(0, [1, 2], [1.0, 0.8])
+    b.learn(2, [0], [1.0])
+    np.testing.assert_allclose(w, b.W[:3], atol=1e-15)
+    np.testing.assert_allclose(c, b.C[:3], atol=1e-15)
