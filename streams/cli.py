@@ -61,7 +61,7 @@ def run_worker(settings: Settings) -> None:
     import faust
     from aiokafka.errors import KafkaConnectionError
 
-    from schemas.topics import TABLES, TOPICS, changelog_topic
+    from schemas.topics import TABLES, TOPICS, changelog_topic, item_vectors_topic
     from streams.errors import TopicLayoutError
     from streams.threads import limit_threads
     from streams.worker.app import build_worker
@@ -69,9 +69,11 @@ def run_worker(settings: Settings) -> None:
 
     limit_threads(settings)
     changelogs = [changelog_topic(settings.app_id, t) for t in TABLES]
+    vectors = item_vectors_topic(settings.app_id)
     try:
-        partitions = asyncio.run(ensure_topics(settings.bootstrap, [t.name for t in TOPICS], settings.partitions,
-                                                check=changelogs, wait_s=settings.broker_wait_s))
+        partitions = asyncio.run(ensure_topics(settings.bootstrap, [t.name for t in TOPICS] + [vectors],
+                                                settings.partitions, check=changelogs, compacted=[vectors],
+                                                wait_s=settings.broker_wait_s))
     except TopicLayoutError as exc:
         raise click.ClickException(str(exc)) from exc
     except (KafkaConnectionError, OSError) as exc:  # still unreachable after broker_wait_s of retries
@@ -175,13 +177,16 @@ def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, shift_events
 @click.option("--naive-events", type=int, default=300, show_default=True)
 @click.option("--big-items", type=int, default=1_000_000, show_default=True,
               help="items of the synthetic catalogue for the live index's big-catalogue figures (0 = skip)")
+@click.option("--big-http-items", type=int, default=1_000_000, show_default=True,
+              help="items of the synthetic catalogue a worker process serves recommendations from over HTTP (0 = skip)")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
-def bench(items, users, text_events, clicks, search_repeat, naive_events, big_items, json_out) -> None:
+def bench(items, users, text_events, clicks, search_repeat, naive_events, big_items, big_http_items, json_out) -> None:
     """Measure the pipeline against ceilings taken in the same run (bundled broker)."""
     from streams.tools.bench import BenchConfig, format_report, run_bench
 
     cfg = BenchConfig(users=users, items=items, text_events=text_events, click_events=clicks,
-                      search_repeat=search_repeat, naive_events=naive_events, big_items=big_items)
+                      search_repeat=search_repeat, naive_events=naive_events, big_items=big_items,
+                      big_http_items=big_http_items)
     report = run_bench(_settings(), cfg, json_out)
     click.echo(format_report(report))
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from schemas.topics import PROFILES, TOPIC_OF_KIND
 from streams.settings import Settings
 from streams.threads import limit_threads
-from streams.tools.bench_catalogue import big_catalogue
+from streams.tools.bench_catalogue import big_catalogue, big_catalogue_over_http
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.demo import bundled_data_dir
 from streams.tools.process import WorkerProcess, get_json
@@ -49,6 +49,7 @@ class BenchConfig:
     latency_seconds: float = 8.0
     rec_queries: int = 300
     big_items: int = 1_000_000  # the live index at a big synthetic catalogue, in process (0 = skip)
+    big_http_items: int = 1_000_000  # the same catalogue in a worker, recommendations over HTTP (0 = skip)
     seed: int = 7
 
 
@@ -329,7 +330,7 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
     maker = StreamMaker(cfg)
     workdir = Path(tempfile.mkdtemp(prefix="interest-stream-bench-"))
     parts = settings.partitions
-    steps = tqdm(total=8, desc="bench", unit="step", file=sys.stderr)
+    steps = tqdm(total=9, desc="bench", unit="step", file=sys.stderr)
 
     texts = [maker.text() for _ in range(cfg.text_events)]
     enc_batched, enc_single, raw = encoder_ceiling(settings, texts)
@@ -390,6 +391,17 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
         report.ceilings.update({f"big_{k}": v for k, v in big.items() if k.startswith("raw_")})
         report.pipeline.update({f"big_{k}": v for k, v in big.items() if not k.startswith("raw_")})
     steps.update()
+    if cfg.big_http_items:
+        # Ceilings for it: the API's own cost (a profile read on the same worker, below) and the
+        # recommendation at cfg.items (above); raw FAISS at this size in the step before.
+        threshold = settings.index.ann_threshold  # IVF search as configured; at the catalogue's size if later
+        if not threshold or threshold > cfg.big_http_items:
+            threshold = cfg.big_http_items
+        http = big_catalogue_over_http(layout, parts, cfg.big_http_items, workdir, users=cfg.users,
+                                       env={"INTEREST_STREAM_INDEX_ANN_THRESHOLD": str(threshold)})
+        report.ceilings["big_http_profile_p99_ms"] = http.pop("profile_http_p99_ms")
+        report.pipeline.update({f"big_http_{k}": v for k, v in http.items()})
+    steps.update()
     steps.close()
     p, c = report.pipeline, report.ceilings
     report.ratios = {
@@ -399,6 +411,11 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
         "latency_p50_vs_broker_delivery_p50": p["latency_p50_ms_at_half_rate"] / c["broker_delivery_p50_ms"],
         "naive_vs_encoder_single": p["naive_text_events_per_s"] / c["encoder_single_texts_per_s"],
     }
+    if cfg.big_http_items:
+        report.ratios["big_http_recommendation_p99_vs_small_catalogue_p99"] = (
+            p["big_http_recommendation_http_p99_ms"] / p["recommendation_p99_ms"])
+        report.ratios["big_http_recommendation_p99_vs_profile_read_p99"] = (
+            p["big_http_recommendation_http_p99_ms"] / c["big_http_profile_p99_ms"])
     if cfg.big_items:
         report.ratios["big_live_nearest_p99_vs_raw_ivf_p99"] = p["big_live_ivf_nearest_p99_ms"] / c["big_raw_ivf_p99_ms"]
         report.ratios["big_live_nearest_p99_vs_raw_exact_p99"] = p["big_live_ivf_nearest_p99_ms"] / c["big_raw_exact_p99_ms"]
@@ -447,5 +464,16 @@ def format_report(r: Report) -> str:
             f"batches made during it caught up; exact search meanwhile p99 {p['big_exact_during_build_p99_ms']:.1f} ms",
             f"  live nearest (k=10, 20 excluded) p50 {p['big_live_ivf_nearest_p50_ms']:.2f} ms, "
             f"p99 {p['big_live_ivf_nearest_p99_ms']:.2f} ms, recall@10 {p['big_recall_at_10']:.4f} (target >= 0.95)",
+        ]
+    if "big_http_items" in p:
+        lines += [
+            f"big catalogue over HTTP: {p['big_http_items']:.0f} items, a new worker reading the item vectors log",
+            f"  start -> catalogue indexed      {p['big_http_start_to_indexed_s']:.0f} s, IVF search from "
+            f"{p['big_http_start_to_ivf_s']:.0f} s (IVF{p['big_http_ivf_lists']:.0f} trained at "
+            f"{p['big_http_ivf_built_items']:.0f} items); worker {p['big_http_rss_mb']:.0f} MB, broker "
+            f"{p['big_http_broker_rss_mb']:.0f} MB resident",
+            f"  recommendation over HTTP (k=10): p50 {p['big_http_recommendation_http_p50_ms']:.1f} ms, "
+            f"p95 {p['big_http_recommendation_http_p95_ms']:.1f} ms, p99 {p['big_http_recommendation_http_p99_ms']:.1f} ms "
+            f"(target <= 20); profile read on the same worker p99 {c['big_http_profile_p99_ms']:.1f} ms",
         ]
     return "\n".join(lines)

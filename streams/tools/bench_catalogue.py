@@ -1,18 +1,25 @@
 """The live item index at catalogue sizes the bundled stream cannot reach (10^6 items): synthetic
-clustered facet vectors of the worker's layout in the real ``ItemIndex`` (real FAISS), against
-raw FAISS on the same vectors in the same run.
+clustered facet vectors of the worker's layout, against raw FAISS on the same vectors in the same run.
 
-Measured: the raw ceilings (exact ``IndexFlatIP`` and an IVF index with the same lists and nprobe,
-single queries), the background IVF build (snapshot -> swapped in) while the catalogue keeps
-changing (upserts and deletes during the build), then the live index's retrieval as the
-recommender calls it (``nearest``, k=10, 20 excluded items per query): latency and recall@10
-against exact search over the catalogue as it is after the changes.
+``big_catalogue`` (in process, the real ``ItemIndex``) measures the raw ceilings (exact
+``IndexFlatIP`` and an IVF index with the same lists and nprobe, single queries), the background
+IVF build (snapshot -> swapped in) while the catalogue keeps changing (upserts and deletes during
+the build), then the live index's retrieval as the recommender calls it (``nearest``, k=10, 20
+excluded items per query): latency and recall@10 against exact search over the catalogue as it is
+after the changes.
+
+``big_catalogue_over_http`` measures the same catalogue in a worker process: the vectors are
+written straight into the item vectors log (encoding 10^6 texts would take hours on 2 cores; the
+log is what every worker builds its index from), then a new worker starts from it, reads it,
+trains its IVF index, applies clicks, and answers recommendations over HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Mapping
 
 import faiss
@@ -21,6 +28,13 @@ from tqdm import tqdm
 
 from index import IndexConfig, ItemIndex
 from index.ann import lists_for, train_ivf
+from schemas import dump_json, join_facets, pack_vector
+from schemas.topics import item_vectors_topic
+from streams.tools.broker import EmbeddedBroker
+from streams.tools.process import WorkerProcess, get_json
+from streams.tools.replay import replay
+from streams.worker.placement import partition_for
+from streams.worker.topic_admin import ensure_topics
 
 
 def clustered(rng: np.random.Generator, n: int, layout: Mapping[str, int], centers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -50,13 +64,17 @@ def _pct(values: list[float], prefix: str) -> dict[str, float]:
     return {f"{prefix}_p50_ms": float(np.percentile(values, 50)), f"{prefix}_p99_ms": float(np.percentile(values, 99))}
 
 
-def big_catalogue(layout: Mapping[str, int], base: IndexConfig, items: int, queries: int = 200,
-                  churn: int = 2000, seed: int = 0) -> dict[str, float]:
+def _vectors(layout: Mapping[str, int], items: int, queries: int, seed: int):
+    """The synthetic catalogue and user queries: the same for a seed in both steps."""
     rng = np.random.default_rng(seed)
     centers = {name: rng.normal(size=(256, d)).astype(np.float32) for name, d in layout.items()}
+    return rng, centers, clustered(rng, items, layout, centers), clustered(rng, queries, layout, centers)
+
+
+def big_catalogue(layout: Mapping[str, int], base: IndexConfig, items: int, queries: int = 200,
+                  churn: int = 2000, seed: int = 0) -> dict[str, float]:
     bar = tqdm(total=5, desc=f"catalogue of {items}", unit="step", file=sys.stderr, leave=False)
-    facets = clustered(rng, items, layout, centers)
-    zs = clustered(rng, queries, layout, centers)
+    rng, centers, facets, zs = _vectors(layout, items, queries, seed)
     user_z = [{f: v[i] for f, v in zs.items()} for i in range(queries)]
     cfg = IndexConfig(factory=base.factory, device="cpu", facet_weights=base.facet_weights, ann_threshold=items,
                       ann_nprobe=base.ann_nprobe, ann_lists=base.ann_lists, ann_regrow=base.ann_regrow)
@@ -127,5 +145,95 @@ def big_catalogue(layout: Mapping[str, int], base: IndexConfig, items: int, quer
     out["recall_at_10"] = hits / (10 * queries)
     out["items_after_changes"] = float(len(live))
     bar.update()
+    bar.close()
+    return out
+
+
+async def write_vectors_log(bootstrap: str, topic: str, partitions: int, layout: Mapping[str, int],
+                            facets: Mapping[str, np.ndarray], chunk: int = 20_000) -> None:
+    """Item records as the item agent writes them (streams/worker/items.py), ids ``big-<n>``."""
+    from aiokafka import AIOKafkaProducer
+
+    await ensure_topics(bootstrap, [topic], partitions, compacted=[topic])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        n = len(next(iter(facets.values())))
+        for lo in tqdm(range(0, n, chunk), desc="vectors log", unit="chunk", file=sys.stderr, leave=False):
+            joined = join_facets({f: v[lo:lo + chunk] for f, v in facets.items()}, layout)
+            sends = []
+            for i, row in enumerate(joined, start=lo):
+                item_id = f"big-{i}"
+                value = dump_json({"vector": pack_vector(row), "title": item_id, "category": "synthetic", "ts": 1.0})
+                sends.append(await producer.send(topic, value, key=dump_json(item_id),
+                                                 partition=partition_for(item_id, partitions)))
+            await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    """Resident and peak resident memory of a process (Linux), MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "peak_rss_mb": int(fields["VmHWM"].split()[0]) / 1024}
+
+
+def _http_ms(urls: list[str]) -> list[float]:
+    out = []
+    for url in urls:
+        t = time.perf_counter()
+        status, _ = get_json(url)
+        out.append((time.perf_counter() - t) * 1000)
+        if status != 200:
+            raise RuntimeError(f"{url} answered {status}")
+    return out
+
+
+def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: int, workdir: Path,
+                            users: int = 200, clicks: int = 4000, queries: int = 400, seed: int = 0,
+                            env: Mapping[str, str] | None = None) -> dict[str, float]:
+    """A new worker on a catalogue of ``items`` (its own bundled broker, so the log's memory is
+    returned after). Figures: seconds from the worker's start to the whole catalogue indexed and
+    to IVF search; its memory; recommendation latency over HTTP (k=10) for users with clicks on
+    the catalogue, beside the profile read over HTTP on the same worker (the API's own floor)."""
+    rng, _, facets, _ = _vectors(layout, items, 0, seed)
+    out: dict[str, float] = {"items": float(items), "users": float(users), "queries": float(queries)}
+    app_id = "bench-big"
+    bar = tqdm(total=4, desc=f"catalogue of {items} over HTTP", unit="step", file=sys.stderr, leave=False)
+    with EmbeddedBroker(log_file=workdir / "broker-big.log") as broker:
+        t = time.perf_counter()
+        asyncio.run(write_vectors_log(broker.bootstrap, item_vectors_topic(app_id), partitions, layout, facets))
+        out["log_write_s"] = time.perf_counter() - t
+        del facets
+        bar.update()
+        t = time.perf_counter()
+        worker = WorkerProcess(broker.url, workdir, app_id, {**broker.worker_env, **(env or {})})
+        try:
+            worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] >= items, 1800,
+                              "the big catalogue to be indexed")
+            out["start_to_indexed_s"] = time.perf_counter() - t
+            health = worker.wait_until(lambda h: h["index"]["search"] == "ivf" and not h["index"]["building"], 1800,
+                                       "the IVF index")
+            out["start_to_ivf_s"] = time.perf_counter() - t
+            out.update(ivf_lists=health["index"]["lists"], ivf_built_items=health["index"]["built_items"],
+                       ivf_builds=health["index"]["builds"], ivf_nprobe=health["index"]["nprobe"])
+            bar.update()
+            events = [{"type": "click", "event_id": f"big-click-{n}", "user_id": f"u{n % users}",
+                       "item_id": f"big-{rng.integers(items)}", "ts": 1_700_000_000.0 + n} for n in range(clicks)]
+            done = health["events_applied"] + clicks
+            asyncio.run(replay(events, broker.url, None, partitions))
+            worker.wait_until(lambda h: h["events_applied"] + h["user_events_dead_lettered"] >= done, 600, "the clicks")
+            bar.update()
+            recs = [f"{worker.base}/users/u{i % users}/recommendations?k=10" for i in range(queries)]
+            _http_ms(recs[:20])  # warm-up
+            out.update(_pct(_http_ms([f"{worker.base}/users/u{i % users}/profile" for i in range(queries)]), "profile_http"))
+            lat = _http_ms(recs)
+            out.update(_pct(lat, "recommendation_http"))
+            out["recommendation_http_p95_ms"] = float(np.percentile(lat, 95))
+            out.update(_rss_mb(worker.proc.pid))
+            out["broker_rss_mb"] = _rss_mb(broker.pid)["rss_mb"] if broker.pid else float("nan")
+            bar.update()
+        finally:
+            worker.stop()
     bar.close()
     return out

@@ -49,6 +49,10 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
     # Worker settings this broker needs (as INTEREST_STREAM_* variables):
     # - A fresh consumer group's first join waits about half the session timeout.
     #   (Tansu 0.6 also reports a partition's end offset short of a multi-record batch; the worker

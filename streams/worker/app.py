@@ -29,7 +29,6 @@ from schemas.topics import (
     ENTITY_WINDOWS_TABLE,
     HEADS_TABLE,
     ITEMS,
-    ITEMS_TABLE,
     MENTIONS,
     NEWS,
     TOPICS,
@@ -38,7 +37,7 @@ from schemas.topics import (
     USERS_TABLE,
     WATCHERS,
     WATCHERS_TABLE,
-    changelog_topic,
+    item_vectors_topic,
 )
 from streams.api import ApiDeps, register_views
 from streams.faust_ext import DeliveredTable, guarded_consumer, micro_batches
@@ -52,6 +51,7 @@ from streams.worker.catalogue import CatalogueFollower, CatalogueGate
 from streams.worker.context import Outbox, WorkerContext
 from streams.worker.engagement import EngagementFollower
 from streams.worker.heads import LearnedHeads
+from streams.worker.heap import freeze_heap
 from streams.worker.items import ItemHandler
 from streams.worker.metrics import StateCollector
 from streams.worker.news import NewsHandler, NewsTables
@@ -167,6 +167,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     app = faust_app(s, hold=(user_topics, users_fetched))
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     topics = {t.name: app.topic(t.name, **raw) for t in TOPICS}
+    vectors = item_vectors_topic(s.app_id)  # created compacted with the other topics (streams/cli.py)
+    topics[vectors] = app.topic(vectors, **raw)
     ctx = WorkerContext(
         settings=s,
         encoder=encoder,
@@ -183,20 +185,22 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     heads = LearnedHeads(ctx, None)  # its table needs its changelog callback first
     heads.table = app.Table(HEADS_TABLE, schema=schema, on_changelog_event=heads.on_changelog)
     heads.table.on_recover(heads.restore)
-    items = ItemHandler(ctx, app.Table(ITEMS_TABLE, schema=schema), heads)
+    items = ItemHandler(ctx, vectors, heads)
     recovered: dict[str, float] = {}
 
     def mark_recovered(what: str) -> None:
-        """recovered_after_s: process start -> tables restored and the catalogue indexed."""
+        """recovered_after_s: process start -> tables restored and the catalogue indexed; then the
+        heap is frozen (streams/worker/heap.py)."""
         recovered.setdefault(what, time.time())
         if len(recovered) == 2 and ctx.stats.recovered_after_s is None:
             ctx.stats.recovered_after_s = round(max(recovered.values()) - ctx.started_at, 3)
+            freeze_heap()  # start-up is over: keep full collections off its ~550,000 objects
 
     async def tables_restored() -> None:
         mark_recovered("tables")
 
-    items.table.on_recover(tables_restored)
-    catalogue = CatalogueFollower(s.bootstrap, changelog_topic(s.app_id, ITEMS_TABLE), items.index_rows,
+    heads.table.on_recover(tables_restored)
+    catalogue = CatalogueFollower(s.bootstrap, vectors, items.index_rows,
                                   s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
     app.task(catalogue.run)
     gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current,

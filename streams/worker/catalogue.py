@@ -1,12 +1,14 @@
 """The whole catalogue in every worker's FAISS index, for any number of workers.
 
-The item agent writes each item's vector to the changelogged ``items`` table (and indexes the
-items of its own partitions at once). Every worker also follows the items changelog from the
-beginning (streams/worker/follower.py) and applies each change to the index in changelog order, so
-an upsert or delete made by any worker reaches all of them, whatever the number of workers (table
-standby replicas, which only covered workers <= standby replicas + 1, are not needed for it).
+The item agent writes each item's vector to the compacted item vectors log
+(``schemas.topics.item_vectors_topic``; it indexes the items of its own partitions at once). Every
+worker follows that log from the beginning (streams/worker/follower.py) and applies each change to
+the index in log order, so an upsert or delete made by any worker reaches all of them, whatever the
+number of workers (table standby replicas, which only covered workers <= standby replicas + 1,
+are not needed for it). Until 2026-12-01 the log was a Faust table's changelog, which each new
+worker also restored into a local store it never read (4.5 minutes at 10^6 items).
 
-A change applied by the agent is applied again when its changelog record arrives (the same
+A change applied by the agent is applied again when its log record arrives (the same
 vector: no effect). While the follower lags, an item changed twice in quick succession can
 briefly show its previous version; the newest wins once the follower reaches it.
 
@@ -56,11 +58,11 @@ class CatalogueGate:
 
     Why: a click's vector is its item's vector from the index, and a click on an item the index
     does not have is dead-lettered. At a start the user agent would read its backlog at once, while
-    the index is still being rebuilt from the items changelog (a restart) or the item agents are
+    the index is still being rebuilt from the item vectors log (a restart) or the item agents are
     still encoding the items topic's backlog (a new deployment, or a new app id, on topics with
     history); those clicks would be dead-lettered although their items are in the catalogue. So the
     gate opens once
-    1. the catalogue follower has read the items changelog as it was when it started,
+    1. the catalogue follower has read the item vectors log as it was when it started,
     2. the app's consumer group has committed the items topic up to the end offsets it had when
        step 1 was done (any worker's item agents applied those records, and their changelog writes
        landed), and

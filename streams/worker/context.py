@@ -67,7 +67,8 @@ class Outbox:
         self._topics = topics
         self._unconfirmed: set[asyncio.Future] = set()
 
-    async def send(self, topic: str, key: bytes | None, value: bytes, **kwargs: Any) -> None:
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, **kwargs: Any) -> None:
+        """``value`` None: a tombstone."""
         fut = await self._topics[topic].send(key=key, value=value, **kwargs)
         if not fut.done():
             self._unconfirmed.add(fut)

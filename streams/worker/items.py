@@ -1,7 +1,8 @@
-"""The catalogue: item events -> encoder -> FAISS index and the changelogged ``items`` table.
+"""The catalogue: item events -> encoder -> FAISS index and the item vectors log.
 
-The agent indexes the items of its own partitions at once; every worker's index gets the whole
-catalogue from the items changelog (``streams/worker/catalogue.py``), through ``index_rows``.
+The agent indexes the items of its own partitions at once and writes each item's vector to the
+compacted item vectors log (``schemas.topics.item_vectors_topic``); every worker's index gets the
+whole catalogue from that log (``streams/worker/catalogue.py``), through ``index_rows``.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ from typing import Any, Sequence
 import numpy as np
 from faust.types import EventT
 
-from schemas import ItemEvent, join_facets, pack_vector, split_facets, unpack_vector
-from streams.faust_ext import DeliveredTable, event_context
+from schemas import ItemEvent, dump_json, join_facets, pack_vector, split_facets, unpack_vector
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
+from streams.worker.placement import partition_for
 
 
 class ItemHandler:
-    def __init__(self, ctx: WorkerContext, table: DeliveredTable, heads: LearnedHeads) -> None:
+    def __init__(self, ctx: WorkerContext, vectors_topic: str, heads: LearnedHeads) -> None:
+        """``vectors_topic``: the item vectors log."""
         self.ctx = ctx
-        self.table = table
+        self.vectors_topic = vectors_topic
         self.heads = heads
 
     async def handle(self, batch: Sequence[EventT]) -> None:
@@ -41,21 +43,26 @@ class ItemHandler:
             metas = [{"title": r.title, "category": r.category} for _, r in upserts]
             ctx.index.upsert([r.item_id for _, r in upserts], vectors.facets, metas)
         ctx.index.delete(r.item_id for _, r in deletes)
-        for i, (event, record) in enumerate(upserts):
-            with event_context(event):
-                self.table[record.item_id] = {
-                    "vector": pack_vector(join_facets(vectors.row(i), ctx.layout)),
-                    "title": record.title,
-                    "category": record.category,
-                    "ts": record.ts,
-                }
-        for event, record in deletes:
-            with event_context(event):
-                self.table.pop(record.item_id, None)
+        for i, (_, record) in enumerate(upserts):
+            await self._log(record.item_id, dump_json({
+                "vector": pack_vector(join_facets(vectors.row(i), ctx.layout)),
+                "title": record.title,
+                "category": record.category,
+                "ts": record.ts,
+            }))
+        for _, record in deletes:
+            await self._log(record.item_id, None)  # a tombstone: compaction then drops the item
         if upserts:
             await self.heads.save_topics(upserts[-1][0])
-        await self.table.delivered()
+        # The caller (in_order) waits for these records before the batch's offsets may be committed.
         ctx.stats.items_applied += len(last)
+
+    async def _log(self, item_id: str, value: bytes | None) -> None:
+        """One record of the item vectors log, in the partition the item id hashes to (not the
+        items record's: producers with other partitioners must not put one item's versions in two
+        partitions, whose relative order no reader could know)."""
+        await self.ctx.outbox.send(self.vectors_topic, dump_json(item_id), value,
+                                   partition=partition_for(item_id, self.ctx.settings.partitions))
 
     def index_rows(self, rows: list[tuple[str, dict[str, Any] | None]]) -> int:
         """Upsert (a stored value) or delete (None) items in the FAISS index, in one batch each,

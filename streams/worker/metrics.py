@@ -5,15 +5,18 @@ Two kinds:
 - recorded where things happen (``WorkerMetrics``): dead letters by topic and reason, event ->
   profile latency (arrival time and event time), micro-batch sizes, encoder seconds, alerts by rule;
 - read when scraped (``StateCollector``): the worker's counters (``WorkerStats``), index size,
-  encoder cache, learned-head versions, broker reachability, consumer lag per input partition.
+  encoder cache, learned-head versions, broker reachability, consumer lag per input partition;
+- the garbage collector's passes per generation (prometheus_client's ``GCCollector``) and the
+  objects frozen out of them once the worker was ready (streams/worker/heap.py).
 """
 
 from __future__ import annotations
 
+import gc
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, GCCollector, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:  # the app module builds both; only its type is needed here
@@ -41,6 +44,7 @@ def reason_class(reason: str) -> str:
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = r = registry or CollectorRegistry()
+        GCCollector(registry=r)
         self.dead_letters = Counter(f"{PREFIX}_dead_letters", "Records refused, by source topic and reason",
                                     ["topic", "reason"], registry=r)
         self.event_to_profile = Histogram(
@@ -71,7 +75,9 @@ class StateCollector:
             yield _gauge("recovered_after_seconds", "Process start -> tables restored and catalogue indexed",
                          ctx.stats.recovered_after_s)
         yield _gauge("items_indexed", "Items in this worker's FAISS index", len(ctx.index))
-        yield _gauge("catalogue_records_read", "Items changelog records read by the catalogue follower",
+        yield _gauge("gc_frozen_objects", "Objects kept out of full garbage collections (frozen once ready)",
+                     gc.get_freeze_count())
+        yield _gauge("catalogue_records_read", "Item vectors log records read by the catalogue follower",
                      w.catalogue.records)
         followers = [("catalogue", w.catalogue), ("engagements", w.engagements)]
         rebuild = GaugeMetricFamily(f"{PREFIX}_rebuild_seconds", "Seconds the last read of a followed topic from "

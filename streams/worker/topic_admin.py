@@ -19,9 +19,12 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap: str, names: Iterable[str], partitions: int, *, check: Iterable[str] = (), wait_s: float = 60.0
+    bootstrap: str, names: Iterable[str], partitions: int, *, check: Iterable[str] = (), compacted: Iterable[str] = (),
+    wait_s: float = 60.0,
 ) -> int:
     """Create missing topics with ``partitions`` partitions and return the count they all share.
+    Those of ``names`` also in ``compacted`` are created with ``cleanup.policy=compact`` (a log
+    that keeps each key's last record, like a table's changelog).
 
     Topics in ``check`` (e.g. table changelogs, which Faust creates itself with compaction) are
     only compared when they exist, never created here.
@@ -32,6 +35,7 @@ async def ensure_topics(
     among themselves raise :class:`TopicLayoutError`.
     """
     names = list(dict.fromkeys(names))
+    compact = set(compacted)
     checked = [n for n in dict.fromkeys(check) if n not in names]
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(wait_s) if wait_s > 0 else stop_never,
@@ -51,7 +55,10 @@ async def ensure_topics(
             # New topics follow the existing ones, so the layout stays uniform.
             want = existing.pop() if len(existing) == 1 else partitions
             try:
-                await admin.create_topics([NewTopic(n, num_partitions=want, replication_factor=1) for n in missing])
+                await admin.create_topics([
+                    NewTopic(n, num_partitions=want, replication_factor=1,
+                             topic_configs={"cleanup.policy": "compact"} if n in compact else None)
+                    for n in missing])
             except TopicAlreadyExistsError:
                 pass  # another worker or producer created it first
             counts = await _partition_counts(admin, names + checked)

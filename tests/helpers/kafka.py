@@ -46,6 +46,25 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]
     return asyncio.run(run())
 
 
+def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
+    """The configuration entries the broker holds for ``topic`` (those set at its creation)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    async def run() -> dict[str, str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            [(error, _, _, _, entries)] = response.resources
+            assert error == 0, response
+            return {name: value for name, value, *_ in entries}
+        finally:
+            await admin.close()
+
+    return asyncio.run(run())
+
+
 def produce_raw(bootstrap: str, records: list[tuple[str, bytes, bytes]], partitions: int = 3) -> None:
     """Send (topic, key, value) byte records as they are, malformed ones included."""
     from aiokafka import AIOKafkaProducer

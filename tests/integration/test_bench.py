@@ -12,7 +12,8 @@ from streams.tools.bench import BenchConfig, format_report, run_bench
 
 def test_tiny_bench_reports_every_figure(tmp_path):
     cfg = BenchConfig(users=20, items=40, text_events=60, click_events=200, naive_events=15,
-                      latency_seconds=1.5, rec_queries=10, big_items=5000)
+                      latency_seconds=1.5, rec_queries=10, big_items=5000,
+                      big_http_items=3000)
     out = tmp_path / "bench.json"
     report = run_bench(Settings(), cfg, out)
     figures = {**report.ceilings, **report.pipeline, **report.ratios}
@@ -30,3 +31,6 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     assert p["big_items"] == 5000 and p["big_ivf_lists"] > 0  # caught-up changes depend on timing here
     assert p["big_items_after_changes"] == 5000 and 0.0 <= p["big_recall_at_10"] <= 1.0
     assert "big catalogue" in text
+    # Over HTTP: a new worker indexed the whole log, searched it with IVF, and answered.
+    assert p["big_http_items"] == 3000 and p["big_http_ivf_built_items"] == 3000 and p["big_http_ivf_lists"] > 0
+    assert p["big_http_recommendation_http_p50_ms"] > 0 and "big catalogue over HTTP" in text

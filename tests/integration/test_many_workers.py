@@ -1,5 +1,5 @@
 """Three workers share the stream, one is killed with kill -9 and a fourth joins late: every
-worker's index holds the whole catalogue (the items changelog is followed by each, whatever the
+worker's index holds the whole catalogue (the item vectors log is followed by each, whatever the
 number of workers), every worker answers for any user, every user's state equals the offline
 computation (counts exactly, vectors within 1e-5), and every worker ranks with the same learned
 weights: each applies every worker's ranker steps, the killed one's included."""

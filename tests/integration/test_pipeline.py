@@ -18,7 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.tools.process import WorkerProcess, get_json
-from tests.helpers.kafka import produce, read_topic
+from streams.worker.placement import partition_for
+from tests.helpers.kafka import produce, read_topic, topic_config
 from tests.helpers.texts import DIED, LASTED
 
 NOW = time.time() - 30 * 86400  # every phase stays in the past (future stamps are refused)
@@ -169,7 +170,10 @@ def test_metrics_are_prometheus_text_and_agree_with_healthz(run):
     assert value("interest_stream_dead_letters_total", topic="items", reason="invalid_field") == 1
     assert value("interest_stream_event_to_profile_seconds_count") == len(PHASE1)  # one per applied event
     assert value("interest_stream_items_indexed") == 15 and value("interest_stream_ready") == 1
-    # The catalogue was read and indexed from its changelog at start: its rebuild time is known.
+    # Ready, so the start-up heap is out of full garbage collections, whose passes are counted.
+    assert value("interest_stream_gc_frozen_objects") > 100_000  # torch, transformers, Faust
+    assert value("python_gc_collections_total", generation="2") >= 1  # at least the one before freezing
+    # The catalogue was read and indexed from its item vectors log at start: its rebuild time is known.
     [rebuild] = [s for s in families["interest_stream_rebuild_seconds"].samples if s.labels["state"] == "catalogue"]
     assert rebuild.value > 0 and abs(rebuild.value - health["index_rebuild_s"]) < 1e-3
     lag = [s for s in families["interest_stream_consumer_lag"].samples]
@@ -246,13 +250,33 @@ def test_sentiment_head_learns_from_review_ratings(run, broker):
     Run.head_version = head["version"]
 
 
+def test_an_item_deleted_from_the_catalogue_leaves_the_index_and_its_log(run, broker):
+    """Upserted, then deleted: the index drops it, and the item vectors log (which every worker,
+    and the restart below, rebuilds its index from) ends the item with a tombstone, every version
+    in the one partition its id hashes to."""
+    item = ev("item", item_id="ephemeral-0", title="Ephemeral trail shoe", text="A trail shoe for running.",
+              category="running", ts=NOW)
+    produce(broker.url, [item])
+    run.worker.wait_until(lambda h: h["items_indexed"] == 16, 120, "the new item indexed")
+    produce(broker.url, [ev("item", item_id="ephemeral-0", op="delete", ts=NOW + 1)])
+    run.worker.wait_until(lambda h: h["items_indexed"] == 15, 120, "the item deleted")
+    assert "ephemeral-0" not in {i["item_id"] for i in recs(run, "runner", k=15)}
+    versions = [r for r in read_topic(broker.bootstrap, f"{run.app_id}-items-changelog")
+                if orjson.loads(r.key) == "ephemeral-0"]
+    assert len(versions) == 2 and versions[0].value and versions[1].value is None, versions
+    assert {r.partition for r in versions} == {partition_for("ephemeral-0", 3)}  # 3: the layout the worker adopted
+    # Created by the worker as a compacted log: the broker keeps each item's last version.
+    assert topic_config(broker.bootstrap, f"{run.app_id}-items-changelog").get("cleanup.policy") == "compact"
+
+
 def test_restart_restores_state_and_catches_up_in_micro_batches(run, broker):
     before = get_json(f"{run.worker.base}/users/runner/profile")[1]
     assert run.worker.stop() == 0
     produce(broker.url, PHASE2)  # arrives while no worker runs
     run.worker = WorkerProcess(broker.url, run.workdir, run.app_id, {**broker.worker_env, "INTEREST_STREAM_ADMIN_TOKEN": TOKEN})
     health = run.worker.wait_processed(len(PHASE2))
-    # Tables came back from their changelogs: the item index without re-encoding the catalogue.
+    # Tables came back from their changelogs, the item index from the item vectors log without
+    # re-encoding the catalogue (the item deleted above stays deleted).
     assert health["items_indexed"] == 15
     texts = sum(1 for e in PHASE2 if e["type"] != "click")
     assert health["texts_encoded"] == texts
