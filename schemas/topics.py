@@ -76,7 +76,7 @@ def item_vectors_topic(app_id: str) -> str:
     """The catalogue's stored facet vectors: one compacted record per item id (JSON key), its last
     version, or a tombstone once deleted. Written by the item agent, read from the beginning by every
     worker to build its FAISS index. Not a Faust table: no worker reads it back by key, so restoring
-    it into a local store at start only cost time and disk (4.5 minutes and 4 GB for a new worker at
+    it into a local store at start only cost time and disk (about 4.5 minutes for a new worker at
     10^6 items). Named as that table's changelog was, so a catalogue written before is read as it is."""
     return f"{app_id}-items-changelog"
 
