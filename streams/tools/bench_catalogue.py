@@ -189,14 +189,37 @@ def _http_ms(urls: list[str]) -> list[float]:
     return out
 
 
+def _served_recall(base: str, clicked: Mapping[str, set[str]], exact: faiss.Index, pack, k: int = 10) -> float:
+    """recall@k of the worker's facet ranking (``?ranking=facet``: its index's top k for the user's
+    Z, seen items left out) against exact search over the same catalogue for the Z the worker
+    publishes, with the same items left out."""
+    users = sorted(clicked)
+    zs = [get_json(f"{base}/users/{u}/profile")[1]["z"] for u in users]
+    queries = np.concatenate([pack({f: np.asarray(v, dtype=np.float32) for f, v in z.items()}) for z in zs])
+    _, rows = exact.search(queries, k + max(len(c) for c in clicked.values()))
+    hits = 0
+    for user, row in zip(users, rows):
+        want = [f"big-{n}" for n in row if f"big-{n}" not in clicked[user]][:k]
+        status, body = get_json(f"{base}/users/{user}/recommendations?ranking=facet&k={k}")
+        if status != 200:
+            raise RuntimeError(f"facet ranking for {user} answered {status}: {body}")
+        hits += len({i["item_id"] for i in body["items"]} & set(want))
+    return hits / (k * len(users))
+
+
 def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: int, workdir: Path,
-                            users: int = 200, clicks: int = 4000, queries: int = 400, seed: int = 0,
-                            env: Mapping[str, str] | None = None) -> dict[str, float]:
+                            facet_weights: Mapping[str, float], users: int = 200, clicks: int = 4000,
+                            queries: int = 400, seed: int = 0, env: Mapping[str, str] | None = None) -> dict[str, float]:
     """A new worker on a catalogue of ``items`` (its own bundled broker, so the log's memory is
     returned after). Figures: seconds from the worker's start to the whole catalogue indexed and
     to IVF search; its memory; recommendation latency over HTTP (k=10) for users with clicks on
-    the catalogue, beside the profile read over HTTP on the same worker (the API's own floor)."""
+    the catalogue, beside the profile read over HTTP on the same worker (the API's own floor);
+    recall@10 of the served facet ranking against exact search (``facet_weights``: the worker's)."""
     rng, _, facets, _ = _vectors(layout, items, 0, seed)
+    packer = ItemIndex(layout, IndexConfig(device="cpu", facet_weights=dict(facet_weights), ann_threshold=0))
+    exact = faiss.IndexFlatIP(packer.dim)
+    for lo in range(0, items, 100_000):
+        exact.add(packer.pack({f: v[lo:lo + 100_000] for f, v in facets.items()}))
     out: dict[str, float] = {"items": float(items), "users": float(users), "queries": float(queries)}
     app_id = "bench-big"
     bar = tqdm(total=4, desc=f"catalogue of {items} over HTTP", unit="step", file=sys.stderr, leave=False)
@@ -220,6 +243,9 @@ def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: i
             bar.update()
             events = [{"type": "click", "event_id": f"big-click-{n}", "user_id": f"u{n % users}",
                        "item_id": f"big-{rng.integers(items)}", "ts": 1_700_000_000.0 + n} for n in range(clicks)]
+            clicked: dict[str, set[str]] = {}
+            for e in events:
+                clicked.setdefault(e["user_id"], set()).add(e["item_id"])
             done = health["events_applied"] + clicks
             asyncio.run(replay(events, broker.url, None, partitions))
             worker.wait_until(lambda h: h["events_applied"] + h["user_events_dead_lettered"] >= done, 600, "the clicks")
@@ -230,6 +256,7 @@ def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: i
             lat = _http_ms(recs)
             out.update(_pct(lat, "recommendation_http"))
             out["recommendation_http_p95_ms"] = float(np.percentile(lat, 95))
+            out["facet_recall_at_10_http"] = _served_recall(worker.base, clicked, exact, packer.pack)
             out.update(_rss_mb(worker.proc.pid))
             out["broker_rss_mb"] = _rss_mb(broker.pid)["rss_mb"] if broker.pid else float("nan")
             bar.update()

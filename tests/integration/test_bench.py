@@ -34,3 +34,6 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     # Over HTTP: a new worker indexed the whole log, searched it with IVF, and answered.
     assert p["big_http_items"] == 3000 and p["big_http_ivf_built_items"] == 3000 and p["big_http_ivf_lists"] > 0
     assert p["big_http_recommendation_http_p50_ms"] > 0 and "big catalogue over HTTP" in text
+    # The served facet ranking against exact search: the IVF index at 75 lists, nprobe 32, on
+    # clustered vectors finds nearly all of it; a wrong query packing or exclusion would not.
+    assert p["big_http_facet_recall_at_10_http"] >= 0.9
