@@ -1,7 +1,7 @@
 """Prometheus metrics of one worker, served at GET /metrics with Faust's own (prometheus_client,
 in a registry of the worker's own so several workers in one process never mix).
 
-Two kinds:
+Three kinds:
 - recorded where things happen (``WorkerMetrics``): dead letters by topic and reason, event ->
   profile latency (arrival time and event time), micro-batch sizes, encoder seconds, alerts by rule;
 - read when scraped (``StateCollector``): the worker's counters (``WorkerStats``), index size,
