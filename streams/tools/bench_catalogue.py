@@ -28,11 +28,12 @@ from tqdm import tqdm
 
 from index import IndexConfig, ItemIndex
 from index.ann import lists_for, train_ivf
-from schemas import dump_json, join_facets, pack_vector
+from schemas import join_facets
 from schemas.topics import item_vectors_topic
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.process import WorkerProcess, get_json
 from streams.tools.replay import replay
+from streams.worker.items import vectors_log_key, vectors_log_value
 from streams.worker.placement import partition_for
 from streams.worker.topic_admin import ensure_topics
 
@@ -151,7 +152,7 @@ def big_catalogue(layout: Mapping[str, int], base: IndexConfig, items: int, quer
 
 async def write_vectors_log(bootstrap: str, topic: str, partitions: int, layout: Mapping[str, int],
                             facets: Mapping[str, np.ndarray], chunk: int = 20_000) -> None:
-    """Item records as the item agent writes them (streams/worker/items.py), ids ``big-<n>``."""
+    """Item records as the item agent writes them (``streams.worker.items``), ids ``big-<n>``."""
     from aiokafka import AIOKafkaProducer
 
     await ensure_topics(bootstrap, [topic], partitions, compacted=[topic])
@@ -164,9 +165,8 @@ async def write_vectors_log(bootstrap: str, topic: str, partitions: int, layout:
             sends = []
             for i, row in enumerate(joined, start=lo):
                 item_id = f"big-{i}"
-                value = dump_json({"vector": pack_vector(row), "title": item_id, "category": "synthetic", "ts": 1.0})
-                sends.append(await producer.send(topic, value, key=dump_json(item_id),
-                                                 partition=partition_for(item_id, partitions)))
+                sends.append(await producer.send(topic, vectors_log_value(row, item_id, "synthetic", 1.0),
+                                                 key=vectors_log_key(item_id), partition=partition_for(item_id, partitions)))
             await asyncio.gather(*sends)
     finally:
         await producer.stop()

@@ -18,6 +18,16 @@ from streams.worker.heads import LearnedHeads
 from streams.worker.placement import partition_for
 
 
+def vectors_log_key(item_id: str) -> bytes:
+    return dump_json(item_id)
+
+
+def vectors_log_value(vector: np.ndarray, title: str, category: str, ts: float) -> bytes:
+    """An item's record in the item vectors log: its joined facet vector (as ``index_rows`` reads
+    it back) and metadata."""
+    return dump_json({"vector": pack_vector(vector), "title": title, "category": category, "ts": ts})
+
+
 class ItemHandler:
     def __init__(self, ctx: WorkerContext, vectors_topic: str, heads: LearnedHeads) -> None:
         """``vectors_topic``: the item vectors log."""
@@ -44,12 +54,8 @@ class ItemHandler:
             ctx.index.upsert([r.item_id for _, r in upserts], vectors.facets, metas)
         ctx.index.delete(r.item_id for _, r in deletes)
         for i, (_, record) in enumerate(upserts):
-            await self._log(record.item_id, dump_json({
-                "vector": pack_vector(join_facets(vectors.row(i), ctx.layout)),
-                "title": record.title,
-                "category": record.category,
-                "ts": record.ts,
-            }))
+            await self._log(record.item_id, vectors_log_value(join_facets(vectors.row(i), ctx.layout), record.title,
+                                                              record.category, record.ts))
         for _, record in deletes:
             await self._log(record.item_id, None)  # a tombstone: compaction then drops the item
         if upserts:
@@ -61,7 +67,7 @@ class ItemHandler:
         """One record of the item vectors log, in the partition the item id hashes to (not the
         items record's: producers with other partitioners must not put one item's versions in two
         partitions, whose relative order no reader could know)."""
-        await self.ctx.outbox.send(self.vectors_topic, dump_json(item_id), value,
+        await self.ctx.outbox.send(self.vectors_topic, vectors_log_key(item_id), value,
                                    partition=partition_for(item_id, self.ctx.settings.partitions))
 
     def index_rows(self, rows: list[tuple[str, dict[str, Any] | None]]) -> int:
