@@ -14,6 +14,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Tests compare a worker's vectors with ones computed in the test process, to 1e-5. The encoder's
+# `auto` dtype is bf16 on CPUs with native bf16, and there (on Intel AMX at least) a text's vector
+# moves by ~1e-3 with the batch it is encoded in, so workers and the `encoder` fixture run in float32
+# whatever the CPU; tests/model/test_encoder.py covers bf16 itself.
+os.environ.setdefault("INTEREST_STREAM_ENCODER_DTYPE", "float32")
+
 KINDS = ("unit", "model", "integration")
 
 
@@ -27,6 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def encoder():
     """The real encoder, loaded once per session (tests must not change it: heads learn on copies)."""
-    from encoders import FacetEncoder
+    from encoders import EncoderConfig, FacetEncoder
 
-    return FacetEncoder()
+    return FacetEncoder(EncoderConfig(dtype=os.environ["INTEREST_STREAM_ENCODER_DTYPE"]))

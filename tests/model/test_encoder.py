@@ -98,7 +98,7 @@ def test_missing_model_gives_an_actionable_error(tmp_path):
         FacetEncoder(EncoderConfig(model=str(tmp_path / "no-such-model")))
 
 
-def test_bf16_embeddings_match_fp32_and_do_not_depend_on_the_batch():
+def test_bf16_embeddings_match_fp32_alone_or_in_a_batch():
     # bf16 is the default on CPUs with native bf16 (1.5-1.8x fp32 there); torch emulates it
     # elsewhere, so this runs on any CPU, only slower.
     texts = ["Terrible headphones, they broke in a week.", "Great value, would buy again!", "tent", "Q3 revenue beat estimates"]
@@ -107,8 +107,10 @@ def test_bf16_embeddings_match_fp32_and_do_not_depend_on_the_batch():
     a, b = half.embed(texts), full.embed(texts)
     assert np.min(np.sum(a * b, axis=1)) > 0.999
     assert not np.array_equal(a, b)  # it really ran in bf16
-    # A text's vector is the same alone as among others (the crash tests compare state to 1e-5).
-    np.testing.assert_allclose(half.embed(texts[1:2])[0], a[1], atol=1e-5)
+    # Alone or among others, close but not always equal: on Zen 4 the same to 1e-5, on Intel AMX
+    # ~1e-3 apart (other shapes, other kernels); hence float32 where tests compare to 1e-5.
+    alone = half.embed(texts[1:2])[0]
+    assert float(alone @ a[1]) > 0.9999 and np.abs(alone - a[1]).max() < 1e-2
 
 
 def test_encoder_dtype_defaults_to_bf16_only_where_the_cpu_has_it():
