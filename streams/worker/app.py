@@ -215,7 +215,11 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)
-    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=schema), heads, entities, drift, catalogue=gate)
+    # User states in their own binary format (InterestState.to_bytes: read and written per user per
+    # micro-batch). A table takes its serializers from key_type and value_type, not from its schema.
+    states = faust.Schema(key_type=str, key_serializer="json", value_type=bytes, value_serializer="raw")
+    users = UserHandler(ctx, app.Table(USERS_TABLE, schema=states, key_type=str, value_type=bytes), heads, entities, drift,
+                        catalogue=gate)
     a = s.alerts
     news = NewsHandler(ctx, NewsTables(
         entity_state=app.Table(ENTITY_STATE_TABLE, schema=schema),

@@ -58,7 +58,7 @@ class UserHandler:
 
     def state_of(self, user_id: str) -> InterestState | None:
         stored = self.table.get(user_id)
-        return InterestState.from_dict(stored) if stored else None
+        return InterestState.from_bytes(stored) if stored else None
 
     async def handle(self, batch: Sequence[EventT]) -> None:
         ctx, stats = self.ctx, self.ctx.stats
@@ -108,7 +108,7 @@ class UserHandler:
                 if state is None:
                     self.table.pop(user_id, None)  # a tombstone in the changelog
                     continue
-                self.table[user_id] = state.to_dict()
+                self.table[user_id] = state.to_bytes()
         # Only users with a Z (not those with only watchlist changes so far) get a profile record.
         profiles = profiles_of(ctx, {u: s for u, s in result.states.items() if s is not None and not s.empty})
         for user_id, profile in profiles.items():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.state.decay import InterestState
+from streams.state.decay import STATE_MAGIC, InterestState
 
 HALF_LIFE = 3600.0
 DIM = 4
@@ -85,6 +86,27 @@ def test_far_future_event_dominates_without_overflow(a, b):
     state = fold([(a, 1.0, 0.0), (b, 1.0, 1e6 * HALF_LIFE)])
     assert np.all(np.isfinite(state.mean()))
     np.testing.assert_allclose(state.mean(), b, atol=1e-12)
+
+
+ids = st.lists(st.text(min_size=1, max_size=12), max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.none(), events), ids, ids, st.dictionaries(st.text(max_size=6), st.integers(0, 2**40), max_size=3),
+       st.dictionaries(st.sampled_from(["AAPL", "TSLA"]), st.floats(0, 5)))
+def test_stored_bytes_round_trip_and_the_json_document_before_them_is_still_read(evts, seen, recent, offsets, entities):
+    state = fold(evts) if evts else InterestState()
+    state.seen_items, state.recent_event_ids, state.offsets, state.entities = seen, recent, offsets, entities
+    state.movers = [{"event_id": "e1", "kind": "click", "ts": 5.0, "moved": {"topic": 0.25}}]
+    raw = state.to_bytes()
+    assert raw.startswith(STATE_MAGIC)
+    legacy = orjson.dumps(state.to_dict())  # what the users table held before the binary format
+    for restored in (InterestState.from_bytes(raw), InterestState.from_bytes(legacy)):
+        assert restored.to_dict() == state.to_dict()
+        if evts:  # the sums themselves, bit for bit (no text round trip)
+            assert restored.num.tobytes() == state.num.tobytes() and restored.den == state.den
+        else:
+            assert restored.num is None
 
 
 def test_seen_items_are_bounded_and_most_recent_last():
