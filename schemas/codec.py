@@ -1,5 +1,6 @@
-"""Wire codecs: orjson for records, and the one vector codec for stored state (base64 of
-little-endian float64: compact in JSON and exact)."""
+"""Wire codecs: orjson for records, and the vector codec for vectors inside JSON documents (base64
+of little-endian float64: compact in JSON and exact). The users table's binary state keeps its
+sums as raw float64 instead (streams/state/decay.py: InterestState.to_bytes)."""
 
 from __future__ import annotations
 
