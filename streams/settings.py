@@ -106,6 +106,10 @@ class Settings:
     topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
     drift_window: int = 500  # events per drift window (reference = the first, current = the last)
     max_k: int = 100  # largest k the recommendations API accepts
+    # Users whose decoded state the user agent keeps between micro-batches, used while the table
+    # still holds the bytes it wrote (streams/state/state_cache.py; 0 = decode every read). Up to
+    # about 60 KB each with full histories.
+    state_cache_users: int = 4096
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused
     # numpy's BLAS threads (0 = numpy's default, one per core): our numpy work is small matrices,
@@ -173,6 +177,8 @@ class Settings:
             raise SettingsError("log_format must be text or json, and log_every_batches >= 1")
         if self.unknown_item_wait_s < 0:
             raise SettingsError(f"unknown_item_wait_s must be >= 0 (0 = dead-letter at once), got {self.unknown_item_wait_s}")
+        if self.state_cache_users < 0:
+            raise SettingsError(f"state_cache_users must be >= 0 (0 = keep none), got {self.state_cache_users}")
         if self.numpy_threads < 0:
             raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
         if self.faiss_threads < 0:
@@ -272,6 +278,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "TOPIC_CLUSTERS": ("topic_clusters", int),
     "MAX_K": ("max_k", int),
     "SEEN_ITEMS_MAX": ("seen_items_max", int),
+    "STATE_CACHE_USERS": ("state_cache_users", int),
     "MAX_FUTURE_S": ("max_future_s", float),
     "LOG_LEVEL": ("log_level", str),
     "LOG_FORMAT": ("log_format", str),

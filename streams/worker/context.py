@@ -46,6 +46,8 @@ class WorkerStats:
     users_forgotten: int = 0
     watchlist_events: int = 0  # follow/unfollow requests (applied, or already so)
     batches: int = 0
+    states_reused: int = 0  # user states the agent read as it had written them (no decode) ...
+    states_decoded: int = 0  # ... and read from the table's bytes
     encode_calls: int = 0  # micro-batches sent to the encoder ...
     texts_encoded: int = 0  # ... and the texts in them
     news_received: int = 0

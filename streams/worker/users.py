@@ -19,6 +19,7 @@ from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
 from streams.state.ranker import Example, chosen_as_lesson, evenly_spread
 from streams.state.recommend import UserView, user_view
+from streams.state.state_cache import DecodedStates
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.catalogue import CatalogueGate
 from streams.worker.context import WorkerContext
@@ -52,6 +53,7 @@ class UserHandler:
         self.entities = entities
         self.drift = drift
         self.catalogue = catalogue
+        self.states = DecodedStates(ctx.settings.state_cache_users)  # only the agent's reads, not the API's
 
     def user_ids(self, limit: int) -> list[str]:
         return list(itertools.islice(self.table.keys(), limit))
@@ -61,6 +63,14 @@ class UserHandler:
         return InterestState.from_bytes(stored) if stored else None
 
     async def handle(self, batch: Sequence[EventT]) -> None:
+        try:
+            await self._handle(batch)
+        except BaseException:
+            # Its states may be updated in place and not written: none of the kept ones is trusted.
+            self.states.clear()
+            raise
+
+    async def _handle(self, batch: Sequence[EventT]) -> None:
         ctx, stats = self.ctx, self.ctx.stats
         stats.batches += 1
         decoded = await self._decode(batch)
@@ -76,7 +86,7 @@ class UserHandler:
                 # In the event's context: Faust's RocksDB store reads a key from the partition of the
                 # *current event*, and outside it that is whichever event the micro-batch last buffered.
                 with event_context(event):
-                    stored[record.user_id] = self.state_of(record.user_id)
+                    stored[record.user_id] = self.states.read(record.user_id, self.table.get(record.user_id))
         # Ranking lessons read each user's state just before the chosen event is applied (a
         # lesson from the state before the whole batch taught the ranker from stale contexts:
         # MovieLens users rate in bursts). On the event loop, like the engagement follower that
@@ -103,12 +113,17 @@ class UserHandler:
             # crash, it finds no state to send them from, so they are acknowledged before it.
             await ctx.outbox.confirmed()
         # Offsets are acknowledged only after the whole batch, so a crash re-delivers it entirely.
+        written: dict[str, tuple[bytes, InterestState] | None] = {}
         for user_id, state in result.states.items():
             with event_context(decoded[result.last_input[user_id]][0]):
                 if state is None:
                     self.table.pop(user_id, None)  # a tombstone in the changelog
+                    written[user_id] = None
                     continue
-                self.table[user_id] = state.to_bytes()
+                raw = state.to_bytes()
+                self.table[user_id] = raw
+                written[user_id] = (raw, state)
+        self.states.settle(stored, written)
         # Only users with a Z (not those with only watchlist changes so far) get a profile record.
         profiles = profiles_of(ctx, {u: s for u, s in result.states.items() if s is not None and not s.empty})
         for user_id, profile in profiles.items():
@@ -139,6 +154,7 @@ class UserHandler:
         stats.duplicate_skipped += tally.duplicate
         stats.users_forgotten += tally.forgotten
         stats.watchlist_events += tally.watchlist
+        stats.states_reused, stats.states_decoded = self.states.reused, self.states.decoded
 
     async def _await_unindexed_items(self, decoded: list[tuple[EventT, UserRecord]]) -> None:
         """A click on an item the index does not have may have overtaken its item record (still
