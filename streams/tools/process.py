@@ -32,6 +32,37 @@ def get_json(url: str, timeout: float = 5.0, method: str = "GET", headers: dict[
             return err.code, {"error": body.decode("utf-8", "replace")}
 
 
+class Patience:
+    """A wait that gives up once what it watches has not moved for ``timeout_s``, or after
+    ``limit`` times that in all: whatever is still moving on a slow machine is waited for, a stuck
+    one is not (CI machines differ: one ran Python three times slower than another, and fixed
+    deadlines that pass elsewhere failed there)."""
+
+    def __init__(self, timeout_s: float, limit: float = 4.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout_s, self.limit, self.clock = timeout_s, limit, clock
+        self.start = self.last_move = clock()
+        self._last: Any = object()
+
+    def waiting(self, seen: Any) -> bool:
+        """Note what is seen now; False once it is time to give up."""
+        now = self.clock()
+        if seen != self._last:
+            self._last, self.last_move = seen, now
+        return now < min(self.last_move + self.timeout_s, self.start + self.limit * self.timeout_s)
+
+    def __str__(self) -> str:
+        now = self.clock()
+        return f"after {now - self.start:.0f}s, the last {now - self.last_move:.0f}s without progress"
+
+
+def progress_of(health: dict[str, Any] | None) -> tuple[Any, ...]:
+    """What moves while a worker works: its status and every counter on /healthz (items indexed,
+    records read, events applied, batches, ...), not its clocks."""
+    if health is None:
+        return ()
+    return (health.get("status"), *sorted((k, v) for k, v in health.items() if type(v) is int))
+
+
 class WorkerProcess:
     """A `interest-stream worker` subprocess with its API on a free loopback port."""
 
@@ -53,15 +84,18 @@ class WorkerProcess:
         return body if status == 200 else None
 
     def wait_until(self, ready: Callable[[dict[str, Any]], bool], timeout_s: float, what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        """The first health for which ``ready`` holds; given up on once the worker has shown no
+        progress for ``timeout_s`` (``Patience``, ``progress_of``)."""
+        patience = Patience(timeout_s)
+        while True:
             if self.proc.poll() is not None:
                 raise WorkerFailed(f"worker exited with code {self.proc.returncode} while waiting for {what}; see {self.log_path}")
             health = self.health()
             if health is not None and ready(health):
                 return health
+            if not patience.waiting(progress_of(health)):
+                raise WorkerFailed(f"gave up waiting for {what} {patience}; see {self.log_path}")
             time.sleep(0.2)
-        raise WorkerFailed(f"timed out after {timeout_s:.0f}s waiting for {what}; see {self.log_path}")
 
     def wait_processed(self, total: int, timeout_s: float = 300.0) -> dict[str, Any]:
         """Every user event ends as exactly one of: applied, dead-lettered, skipped (redelivered

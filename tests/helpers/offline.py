@@ -15,7 +15,7 @@ from streams.settings import Settings
 from streams.state.decay import InterestState
 from streams.state.profiles import user_z
 from streams.state.updates import apply_event
-from streams.tools.process import WorkerProcess, get_json
+from streams.tools.process import Patience, WorkerProcess, get_json
 
 USERS, ITEMS = 1000, 300
 NOW = time.time() - 86400
@@ -59,18 +59,20 @@ def all_profiles(base: str, users: list[str], headers: dict[str, str] | None = N
     return {u: body for u, (status, body) in zip(users, answers) if status == 200}
 
 
-def settled_profiles(worker: WorkerProcess, users: list[str], total: int, timeout_s: float = 600,
+def settled_profiles(worker: WorkerProcess, users: list[str], total: int, stall_s: float = 180,
                      headers: dict[str, str] | None = None) -> dict[str, dict]:
     """Every user's profile once their event counts add up to ``total``, read again 3 s later
-    (anything re-delivered by then must not change a thing)."""
-    deadline, profiles = time.monotonic() + timeout_s, {}
-    while time.monotonic() < deadline:
+    (anything re-delivered by then must not change a thing). Fails once the count has not grown
+    for ``stall_s``: lost updates leave it short for good, a slow machine only takes longer."""
+    patience = Patience(stall_s)
+    while True:
         profiles = all_profiles(worker.base, users, headers)
-        if counted(profiles) >= total:
+        if (count := counted(profiles)) >= total:
             time.sleep(3)
             return all_profiles(worker.base, users, headers)
+        if not patience.waiting(count):
+            pytest.fail(f"profiles stopped short of {total} events (lost updates) {patience}: {shortfall(worker, users, profiles)}")
         time.sleep(2)
-    pytest.fail(f"profiles stopped short of {total} events (lost updates): {shortfall(worker, users, profiles)}")
 
 
 def counted(profiles: dict[str, dict]) -> int:

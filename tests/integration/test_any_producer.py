@@ -97,7 +97,7 @@ def test_every_partitioner_and_key_gives_the_offline_state_across_a_kill(broker,
     w.wait_until(lambda h: h["status"] == "ok", 180, "the restarted worker")
     everything = [e for mode in MODES for e in events[mode]]
     expected = offline_states(encoder, items, queries, everything)
-    profiles = settled_profiles(w, sorted(expected), len(everything), timeout_s=300, headers=AUTH)
+    profiles = settled_profiles(w, sorted(expected), len(everything), headers=AUTH)
     assert len(profiles) == len(expected), "a user's state is missing or split"
     assert_equal_to_offline(profiles, expected, encoder.layout)
     health = w.health()

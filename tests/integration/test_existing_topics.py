@@ -44,7 +44,7 @@ def test_a_worker_started_on_a_backlog_of_items_and_clicks_applies_every_click(b
     try:
         worker.wait_until(lambda h: h["status"] == "ok", 240, "the worker")
         expected = offline_states(encoder, items, queries, events)
-        profiles = settled_profiles(worker, sorted(expected), len(events), timeout_s=300)
+        profiles = settled_profiles(worker, sorted(expected), len(events))
         health = worker.health()
         gate = health["catalogue_gate"]
         assert gate["items_behind_at_start"] == len(items), "the items were applied before the gate looked: nothing was tested"
@@ -80,7 +80,7 @@ def run_overtake(broker: EmbeddedBroker, tmp_path, encoder) -> None:
                    "ts": NOW + n} for n in range(20)]
         produce(broker.url, items + clicks, partitions=4)  # one producer: the clicks right behind their items
         expected = offline_states(encoder, items, queries, clicks)
-        profiles = settled_profiles(worker, sorted(expected), len(clicks), timeout_s=300)
+        profiles = settled_profiles(worker, sorted(expected), len(clicks))
         assert_equal_to_offline(profiles, expected, encoder.layout)
         health = worker.health()
         assert health["user_events_dead_lettered"] == 0

@@ -45,7 +45,7 @@ def test_every_worker_has_the_whole_catalogue_and_state_survives_a_kill_and_a_la
         workers["d"].wait_until(whole_catalogue, 300, "the late worker with the whole catalogue")
         expected = offline_states(encoder, items, queries, events)
         users = sorted(expected)
-        profiles = settled_profiles(workers["d"], users, len(events), timeout_s=400)  # routed to the owners
+        profiles = settled_profiles(workers["d"], users, len(events))  # routed to the owners
         assert_equal_to_offline(profiles, expected, encoder.layout)
         for name in "abd":
             w = workers[name]

@@ -47,7 +47,7 @@ def test_killed_workers_partitions_move_to_the_survivor_with_their_state(broker,
         time.sleep(rng.uniform(2, 4))
         b.kill()
         expected = offline_states(encoder, items, queries, events)
-        profiles = settled_profiles(a, sorted(expected), EVENTS, timeout_s=400)
+        profiles = settled_profiles(a, sorted(expected), EVENTS)
         health = a.health()
         print(f"rebalance: {EVENTS} events, survivor applied {health['events_applied']}, "
               f"skipped {health['redelivered_skipped']} redelivered")
