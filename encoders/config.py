@@ -23,3 +23,7 @@ class EncoderConfig:
     # turns on, which the last averages toward topic: pooled macro-F1 after learning on the eval's
     # snippets 0.690 -> 0.701 (docs/evaluation.md). Free: the same forward pass keeps it.
     sentiment_layer: int = 4
+    # torch's CPU threads for a forward pass (0 = torch's default, one per core), whichever thread
+    # calls the encoder: OpenMP keeps one count per calling thread, shared by torch and FAISS, so a
+    # thread that limits FAISS's searches (streams/threads.py) would otherwise encode on one core.
+    threads: int = 0

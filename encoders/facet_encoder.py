@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +38,31 @@ def pick_device(setting: str) -> torch.device:
     if setting.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"device {setting!r} requested but torch sees no CUDA device; use 'auto' or 'cpu'")
     return torch.device(setting)
+
+
+def default_cpu_threads() -> int:
+    """torch's CPU threads in a thread that has not set its own (one per core): asked from a new
+    thread, as the calling one may have been limited (OpenMP keeps the count per thread)."""
+    found: list[int] = []
+    probe = threading.Thread(target=lambda: found.append(torch.get_num_threads()))
+    probe.start()
+    probe.join()
+    return found[0]
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int) -> Iterator[None]:
+    """torch's CPU threads on the calling thread are ``n`` inside, and as they were after (the
+    same OpenMP count is FAISS's on that thread: a limit set for its searches stays)."""
+    before = torch.get_num_threads()
+    if n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -94,6 +121,7 @@ class FacetEncoder:
                 "already in the local Hugging Face cache (there is no hub access at run time)."
             ) from exc
         self.model_name = source
+        self.threads = self.config.threads or default_cpu_threads()
         self.embedding_dim = int(self.model.config.hidden_size)
         layers = int(getattr(self.model.config, "num_hidden_layers", 0))
         if not 0 <= self.config.sentiment_layer <= layers:
@@ -124,7 +152,8 @@ class FacetEncoder:
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
         ).to(self.device)
-        out = self.model(**batch, output_hidden_states=bool(middle))
+        with cpu_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext():
+            out = self.model(**batch, output_hidden_states=bool(middle))
         layers = [out.last_hidden_state] + ([out.hidden_states[middle]] if middle else [])
         mask = batch["attention_mask"].unsqueeze(-1).float()
         # Pooled in fp32 whatever the model's dtype.

@@ -185,6 +185,8 @@ class Settings:
             raise SettingsError(f"faiss_threads must be >= 0 (0 = FAISS's default), got {self.faiss_threads}")
         if self.encoder.dtype not in ENCODER_DTYPES:
             raise SettingsError(f"encoder dtype must be one of {', '.join(ENCODER_DTYPES)}, got {self.encoder.dtype!r}")
+        if self.encoder.threads < 0:
+            raise SettingsError(f"encoder threads must be >= 0 (0 = torch's default), got {self.encoder.threads}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
             raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
         if self.decay.half_life_s <= 0:
@@ -295,6 +297,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ENCODER_BATCH_SIZE": ("encoder.batch_size", int),
     "ENCODER_CACHE_SIZE": ("encoder.cache_size", int),
     "ENCODER_SENTIMENT_LAYER": ("encoder.sentiment_layer", int),
+    "ENCODER_THREADS": ("encoder.threads", int),
     "INDEX_FACTORY": ("index.factory", str),
     "INDEX_DEVICE": ("index.device", str),
     "INDEX_ANN_THRESHOLD": ("index.ann_threshold", int),

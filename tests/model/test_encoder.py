@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -121,6 +122,31 @@ def test_encoder_dtype_defaults_to_bf16_only_where_the_cpu_has_it():
         pick_dtype("float16", cpu)
     with pytest.raises(ModelLoadError, match="not one of"):
         pick_dtype("int8", cpu)
+
+
+def test_forward_passes_run_on_the_encoders_threads_and_leave_the_callers_count():
+    # OpenMP keeps one thread count per calling thread, and where torch is imported before FAISS
+    # FAISS's calls reach torch's OpenMP: a thread that limited FAISS's searches to one (the bench's
+    # and the eval's main thread) encoded on one core too, and the bench's encoder ceiling came out
+    # at about half the worker's (2026-12-07). Here the caller sets the count as that limit did.
+    enc = FacetEncoder(EncoderConfig(dtype="float32", cache_size=0, threads=2))
+    inside: list[int] = []
+    hook = enc.model.register_forward_pre_hook(lambda *_: inside.append(torch.get_num_threads()))
+    after: list[int] = []
+
+    def limited_caller() -> None:  # a thread of its own: the test session's main thread is left as it is
+        torch.set_num_threads(1)
+        enc.embed(["a tent for two", "great value, would buy again"])
+        after.append(torch.get_num_threads())
+
+    try:
+        caller = threading.Thread(target=limited_caller)
+        caller.start()
+        caller.join()
+    finally:
+        hook.remove()
+    assert inside == [2]  # one forward pass, on the encoder's threads
+    assert after == [1]  # the caller's count (FAISS's limit, where they share it) is back
 
 
 def test_cuda_requested_without_a_gpu_is_refused():
