@@ -29,7 +29,10 @@ def limit_faiss_threads(threads: int) -> None:
     Why: a search for one query, or a few, gains nothing from a second thread (FAISS splits a flat
     search by query) but opens a parallel region that waits for it to be scheduled, on two cores
     that torch, the broker client and the event loop already share: the in-process prequential's
-    candidates took 2.1 ms each with FAISS's two threads and 1.25-1.5 ms with one (same answers)."""
+    candidates took 2.1 ms each with FAISS's two threads and 1.25-1.5 ms with one (same answers).
+
+    Where torch is loaded before FAISS, FAISS's calls reach torch's OpenMP and this is torch's count
+    on the thread too: the encoder sets its own around each forward pass (EncoderConfig.threads)."""
     import faiss
 
     faiss.omp_set_num_threads(threads)
