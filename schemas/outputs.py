@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Sequence
 
 
 def _shallow_dict(record: Any) -> dict[str, Any]:
@@ -16,7 +16,9 @@ class UserProfile:
     """What the ``profiles`` topic and the profile API publish for a user."""
 
     user_id: str
-    z: dict[str, list[float]]  # facet name -> unit vector (decay-weighted average, renormalised)
+    # facet name -> unit vector (decay-weighted average, renormalised); 1-D float arrays or lists,
+    # written as JSON arrays either way (schemas.codec.dump_json)
+    z: dict[str, Sequence[float]]
     weight: float  # decayed total event weight at updated_at: how much evidence stands behind z
     event_counts: dict[str, int]
     updated_at: float  # event time of the newest event applied

@@ -95,7 +95,9 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
             state = api.users.state_of(user_id)
             if state is None:
                 return _error(self, 404, f"unknown user {user_id!r}: no events seen for this user")
-            return self.json(profile_of(ctx, user_id, state, with_interests=True).to_dict())
+            # The profiles topic's codec (its vectors are arrays), so both read the same.
+            return self.bytes(dump_json(profile_of(ctx, user_id, state, with_interests=True).to_dict()),
+                              content_type="application/json")
 
     @app.page("/users", name="users")
     async def user_list(view: View, request: Request) -> Response:

@@ -53,10 +53,11 @@ def top_movers(state: InterestState, per_facet: int = 3) -> dict[str, list[dict[
     return out
 
 
-def published_z(z: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
+def published_z(z: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Unit facet vectors (one user's, or rows of several: one call for a whole batch) as the
-    profile record carries them: rounded to 6 decimals."""
-    return {name: np.round(vec, 6).tolist() for name, vec in z.items()}
+    profile record carries them: rounded to 6 decimals. Arrays, not lists: orjson writes them
+    with the same digits at a third less cost, and no Python float is made per component."""
+    return {name: np.ascontiguousarray(np.round(vec, 6)) for name, vec in z.items()}
 
 
 def to_profile(
@@ -65,7 +66,7 @@ def to_profile(
     layout: Layout,
     readings: Mapping[str, object],
     half_life_s: float,
-    z: Mapping[str, list[float]] | None = None,
+    z: Mapping[str, np.ndarray] | None = None,
 ) -> UserProfile:
     """The profile record: Z, evidence, counts, and ``readings`` (named facet readings) with the
     events that moved each facet and the entities the user follows or reads about. ``z``: the
