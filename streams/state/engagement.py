@@ -107,6 +107,25 @@ class Engagements:
                 previous: Sequence[str]) -> bool:
         """Fold one engagement (``previous``: the user's earlier items, most recent first). False if
         this (user, event id) was already folded in (a re-sent engagement)."""
+        steps: list[tuple[int, list[int], list[float], int]] = []
+        new = self._fold(user_id, event_id, item_id, ts, weight, previous, steps)
+        if steps and self.behaviour is not None:
+            self.behaviour.learn_many(steps)
+        return new
+
+    def observe_many(self, engagements: Iterable[tuple[str, str, str, float, float, Sequence[str]]]) -> int:
+        """``observe`` each (user id, event id, item id, ts, weight, previous) in order; how many
+        were new. The behaviour facet's steps are taken together at the end (one compiled call):
+        the same steps, since nothing else here reads its vectors."""
+        steps: list[tuple[int, list[int], list[float], int]] = []
+        new = sum(self._fold(*e, steps) for e in engagements)
+        if steps and self.behaviour is not None:
+            self.behaviour.learn_many(steps)
+        return new
+
+    def _fold(self, user_id: str, event_id: str, item_id: str, ts: float, weight: float,
+              previous: Sequence[str], steps: list[tuple[int, list[int], list[float], int]]) -> bool:
+        """``observe`` but for the behaviour facet's step, appended to ``steps`` instead."""
         key = (user_id, event_id)
         if key in self._seen:
             self.duplicates += 1
@@ -136,7 +155,7 @@ class Engagements:
             contexts.append(other)
             weights.append(w)
         if self.behaviour is not None:
-            self.behaviour.learn(row, contexts, weights)
+            steps.append((row, contexts, weights, self.behaviour.n))
         return True
 
     def _add_rows(self, item_ids: list[str]) -> None:

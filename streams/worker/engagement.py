@@ -54,21 +54,21 @@ class EngagementFollower(LogFollower):
         await super().run()
 
     def _fold(self, records: list[ConsumerRecord]) -> None:
-        engagements = self.recommender.engagements
+        batch: list[Engagement] = []  # every record's, folded in one call (the ranker is apart from them)
         for r in records:
             try:
                 data = load_json(r.value)
-                batch = [Engagement.from_dict(e) for e in data["engagements"]]
+                batch += [Engagement.from_dict(e) for e in data["engagements"]]
             except (KeyError, TypeError, ValueError) as exc:  # only the worker writes the topic: a bug, not input
                 self.malformed += 1
                 log.warning("engagements[%s]@%s skipped: %s", r.partition, r.offset, exc)
                 continue
-            for e in batch:
-                engagements.observe(e.user_id, e.event_id, e.item_id, e.ts, e.weight, e.previous)
-            self.folded += len(batch)
             if (step := self._step_of(data.get("ranker_step"), r)) is not None:
                 self.recommender.ranker.apply(np.asarray(step.step, dtype=np.float64))
                 self.steps += 1
+        self.recommender.engagements.observe_many((e.user_id, e.event_id, e.item_id, e.ts, e.weight, e.previous)
+                                                  for e in batch)
+        self.folded += len(batch)
 
     def _step_of(self, data: Any, r: ConsumerRecord) -> RankerStep | None:
         """The record's ranker step (``data``), if it has one to apply."""

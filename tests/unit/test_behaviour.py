@@ -154,3 +154,31 @@ def test_the_step_is_compiled_where_numba_has_nowhere_to_cache_it():
     b.learn(2, [0], [1.0])
     np.testing.assert_allclose(w, b.W[:3], atol=1e-15)
     np.testing.assert_allclose(c, b.C[:3], atol=1e-15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), negatives=st.integers(0, 4),
+       script=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.lists(st.integers(0, 40), max_size=5)),
+                       min_size=1, max_size=25))
+def test_steps_taken_together_equal_one_learn_each_with_the_rows_added_between(seed, negatives, script):
+    """``learn_many`` (the engagement fold's one compiled call) against ``learn`` per step with the
+    new rows added just before it: bit for bit, the negatives drawn from the rows there were then
+    (steps without contexts and with fewer than two rows included: both skip them)."""
+    cfg = BehaviourConfig(seed=seed, negatives=negatives, dim=8)
+    one, many = BehaviourVectors(cfg), BehaviourVectors(cfg)
+    steps, added = [], 0
+    for new_rows, target, contexts in script:
+        rows = [f"i{added + j}" for j in range(new_rows)]
+        added += new_rows
+        one.add_rows(rows)
+        many.add_rows(rows)
+        if added == 0:
+            continue
+        target, contexts = target % added, [c % added for c in contexts]
+        weights = [0.7**j for j in range(len(contexts))]
+        one.learn(target, contexts, weights)
+        steps.append((target, contexts, weights, added))
+    many.learn_many(steps)  # every row added before any step is taken, as in the fold
+    assert many.steps == one.steps
+    np.testing.assert_array_equal(many.W[:added], one.W[:added])
+    np.testing.assert_array_equal(many.C[:added], one.C[:added])

@@ -33,6 +33,7 @@ def definition(events, item: str, at: float, half_life: float) -> float:
     return sum(w * math.exp(-lam * (at - ts)) for i, ts, w in events if i == item)
 
 
+@settings(deadline=None)  # the first Engagements of a process loads the behaviour facet's compiled step
 @given(engagements, st.randoms())
 def test_decayed_popularity_equals_its_definition_in_any_order(events, rnd):
     shuffled = list(events)
@@ -84,7 +85,7 @@ def test_most_popular_uses_the_chosen_half_life_and_skips_excluded():
     assert long.most_popular(5, which=1, exclude={"old"}) == ["new"]
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(st.sampled_from(["x", "y", "p", "q"]), min_size=0, max_size=4))
 def test_a_co_engagement_moves_co_engaged_items_closer_and_leaves_others_alone(history):
     eng = Engagements(EngagementConfig(window=5))
@@ -160,3 +161,30 @@ def test_co_engagement_of_recent_items_equals_its_definition_whatever_the_catalo
         assert set(got[memories[k]]) == linked  # every linked item, scored 0 beyond this memory's depth
         for item in linked:
             assert got[memories[k]][item] == pytest.approx(expected.get(item, 0.0), rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 80), chunk=st.integers(1, 30))
+def test_folding_in_chunks_equals_folding_one_by_one(seed, n, chunk):
+    """``observe_many`` (the engagement follower's call per fetch) leaves every part of the state as
+    ``observe`` one at a time does, bit for bit: popularity, links, and the behaviour facet, whose
+    steps it takes together after adding the chunk's new items (re-sent engagements included)."""
+    rng = np.random.default_rng(seed)
+    items = [f"i{j}" for j in range(12)]
+    stream, history = [], {}
+    for k in range(n):
+        user, item = f"u{int(rng.integers(4))}", items[int(rng.integers(len(items)))]
+        earlier = history.setdefault(user, [])
+        event = f"e{int(rng.integers(n))}"  # some ids again: re-sent engagements, dropped by both
+        stream.append((user, event, item, 1000.0 + k + float(rng.uniform()), float(rng.uniform(0.5, 2.0)), earlier[::-1][:5]))
+        earlier.append(item)
+    one, many = Engagements(), Engagements()
+    news = [one.observe(*e) for e in stream]
+    assert sum(many.observe_many(stream[a : a + chunk]) for a in range(0, n, chunk)) == sum(news)
+    assert one.rows_of(items).tolist() == many.rows_of(items).tolist() and one.duplicates == many.duplicates
+    np.testing.assert_array_equal(one.popularity()[1], many.popularity()[1])
+    for item in items:
+        assert one.links_of(item) == many.links_of(item)
+    assert one.behaviour.steps == many.behaviour.steps
+    np.testing.assert_array_equal(one.behaviour.W, many.behaviour.W)
+    np.testing.assert_array_equal(one.behaviour.C, many.behaviour.C)
