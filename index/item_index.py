@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Iterable, Mapping, Sequence
 
 import faiss
@@ -266,7 +267,7 @@ class ItemIndex:
     def known(self, item_ids: Sequence[str]) -> list[bool]:
         """For each id, whether it is in the index (the catalogue as of now)."""
         with self._lock:
-            return [i in self._ids for i in item_ids]
+            return list(map(self._ids.__contains__, item_ids))
 
     def score_items(self, query: Query, item_ids: Sequence[str]) -> np.ndarray:
         """The retrieval score (sum_f w_f cos_f) of the query for each given item, as ``search``
@@ -282,7 +283,7 @@ class ItemIndex:
             union = list(dict.fromkeys(i for wanted in item_ids for i in wanted if i in ids))
             if not union:
                 return out
-            vectors = self._cpu.reconstruct_batch(np.fromiter((ids[i] for i in union), dtype=np.int64, count=len(union)))
+            vectors = self._cpu.reconstruct_batch(np.fromiter(map(ids.__getitem__, union), dtype=np.int64, count=len(union)))
         row = {item: n for n, item in enumerate(union)}
         for query, wanted, scores in zip(queries, item_ids, out):
             at = [n for n, i in enumerate(wanted) if i in row]
@@ -388,7 +389,7 @@ class ItemIndex:
             if len(self._ids) == 0:
                 return [[] for _ in queries]
             get = self._ids.get
-            skips = [np.fromiter((get(i, -1) for i in e), dtype=np.int64, count=len(e)) for e in excluded]
+            skips = [np.fromiter(map(get, e, repeat(-1)), dtype=np.int64, count=len(e)) for e in excluded]
             searcher = self._searcher()
             over_fetched = (searcher is self._gpu or not any(len(s) for s in skips)
                             or (len(queries) > 1 and searcher is self._cpu))

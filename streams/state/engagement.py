@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from itertools import repeat
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -195,11 +196,11 @@ class Engagements:
 
     def rows_of(self, item_ids: Iterable[str]) -> np.ndarray:
         """The state's row number of each item id; -1 for an item never engaged with."""
-        get = self._row.get
-        return np.fromiter((get(i, -1) for i in item_ids), dtype=np.int64)
+        return np.fromiter(map(self._row.get, item_ids, repeat(-1)), dtype=np.int64)  # map: no generator frame
 
-    def ids_of(self, rows: Iterable[int]) -> list[str]:
-        return [self._ids[r] for r in rows]
+    def ids_of(self, rows: Iterable[int] | np.ndarray) -> list[str]:
+        rows = rows.tolist() if isinstance(rows, np.ndarray) else rows  # Python ints index a list faster
+        return list(map(self._ids.__getitem__, rows))
 
     def popularity_of(self, item_ids: Sequence[str], at: float | None = None, rows: np.ndarray | None = None) -> np.ndarray:
         """(half-lives, len(item_ids)); 0 for an item never engaged with (``rows``: their rows_of)."""
@@ -256,20 +257,23 @@ class Engagements:
         """``co_engaged`` for several (depth, step decay) memories at once: (the linked items'
         rows, sorted; (memories, rows) scores), vectorised over the links."""
         keys: list[np.ndarray] = []
-        weights: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        scales: list[list[float]] = []  # per linked recent item, its weight in each memory
         for j, item in enumerate(recent[: max((d for d, _ in memories), default=0)]):
             a = self._row.get(item)
             row = self._links.get(a) if a is not None else None
             if row is None or row.n == 0:
                 continue
             share = 1.0 / (row.total + 1.0)
-            scale = np.array([decay**j * share if j < depth else 0.0 for depth, decay in memories])
+            scales.append([decay**j * share if j < depth else 0.0 for depth, decay in memories])
             k, v = row.items()
             keys.append(k)
-            weights.append(scale[:, None] * v[None, :])
+            vals.append(v)
         if not keys:
             return np.zeros(0, dtype=np.int64), np.zeros((len(memories), 0))
-        every, flat = np.concatenate(keys), np.concatenate(weights, axis=1)
+        # Every link's weight per memory in one product (one per recent item was most of the time).
+        every = np.concatenate(keys)
+        flat = np.repeat(np.array(scales).T, [len(k) for k in keys], axis=1) * np.concatenate(vals)
         n = len(self._ids)
         if 4 * len(every) < n:  # few links among many items: sort them
             rows, inverse = np.unique(every, return_inverse=True)

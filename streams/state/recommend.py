@@ -13,6 +13,7 @@ the ranker orders them. Only items in the catalogue (the index) are recommended.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -157,7 +158,7 @@ class Recommender:
         col = BASE_FEATURES.index("facet")
         for p, c in enumerate(out):
             if c.ids:
-                c.features[:, col] = [facets[p].get(i, 0.0) for i in c.ids]
+                c.features[:, col] = np.fromiter(map(facets[p].get, c.ids, repeat(0.0)), dtype=np.float64, count=len(c.ids))
                 c.features = with_depth(c.features, users[p].history)
         return out
 
@@ -208,8 +209,8 @@ class Recommender:
             weights = cfg.recent_decay ** np.arange(len(recent))
             u = eng.behaviour.user_vector(recent[recent >= 0], weights[recent >= 0])
             if u is not None:
-                base[:, col["behaviour"]] = eng.behaviour.scores(u, rows, [i for i, r in zip(ids, rows) if r < 0])
-        sources = [_SOURCES_OF_BITS[found[i]] for i in ids]
+                base[:, col["behaviour"]] = eng.behaviour.scores(u, rows, [ids[k] for k in np.flatnonzero(rows < 0).tolist()])
+        sources = [_SOURCES_OF_BITS[b] for b in map(found.__getitem__, ids)]
         return Candidates(ids, sources, base, linked, co[0])
 
     def rank(self, cands: Candidates, k: int) -> list[Scored]:
