@@ -92,7 +92,7 @@ def main(history: int) -> None:
         state = (b.W[: b.n].tobytes(), b.C[: b.n].tobytes(), eng.popularity()[1].tobytes(),
                  [eng.links_of(i) for i in ids[:100]])
         print(f"fold, {'one at a time' if chunk == 1 else f'chunks of {chunk}'}: "
-              f"{best_of(5, lambda: fold(chunk)) / len(clicks) * 1e6:.1f} us an engagement  [{digest(state)}]")
+              f"{best_of(5, lambda chunk=chunk: fold(chunk)) / len(clicks) * 1e6:.1f} us an engagement  [{digest(state)}]")
 
     rec = Recommender(fold(1), OnlineRanker(settings.recommend.ranker), index, settings.recommend.candidates)
     batches = [[users[int(u)] for u in rng.choice(USERS, 16, replace=False)] for _ in range(30)]
@@ -119,13 +119,16 @@ def main(history: int) -> None:
     def apply() -> dict:
         return apply_user_batch(batch, fresh.pop(), settings, LAYOUT).states
 
+    def write() -> list[bytes]:
+        return [s.to_bytes() for s in applied.values()]
+
+    def publish() -> list[bytes]:
+        return [dump_json(to_profile(u, s, LAYOUT, {}, half_life).to_dict()) for u, s in applied.items()]
+
     applied = apply()
-    written = [s.to_bytes() for s in applied.values()]
-    profiles = [dump_json(to_profile(u, s, LAYOUT, {}, half_life).to_dict()) for u, s in applied.items()]
-    print(f"apply 250 clicks of {len(touched)} users: {best_of(5, apply) / 250 * 1e6:.1f} us a click; "
-          f"states written {best_of(5, lambda: [s.to_bytes() for s in applied.values()]) / len(applied) * 1e6:.1f} us "
-          f"a user; profile records {best_of(5, lambda: [dump_json(to_profile(u, s, LAYOUT, {}, half_life).to_dict()) for u, s in applied.items()]) / len(applied) * 1e6:.1f} us "
-          f"a user  [{digest((written, profiles))}]")
+    per_user = {name: best_of(5, fn) / len(applied) * 1e6 for name, fn in (("write", write), ("publish", publish))}
+    print(f"apply 250 clicks of {len(touched)} users: {best_of(5, apply) / 250 * 1e6:.1f} us a click; states written "
+          f"{per_user['write']:.1f} us a user; profile records {per_user['publish']:.1f} us a user  [{digest((write(), publish()))}]")
 
 
 if __name__ == "__main__":

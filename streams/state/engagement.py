@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from itertools import repeat
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Iterable, Sequence
 
 import numpy as np
