@@ -129,8 +129,9 @@ class BehaviourVectors:
         self._start_max = 50_000  # at most this many kept (about 13 MB of vectors): a big catalogue's stay bounded
         self._start_version: int | None = None
         # Compiled (or read from numba's cache) now, not at the first engagement.
-        _sgns_step(self.W, self.C, 0, np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 0), np.int64))
-        self.learn_many([])
+        none = np.zeros(0, np.int64)
+        _sgns_step(self.W, self.C, 0, none, np.zeros(0), np.zeros((0, 0), np.int64))
+        _sgns_steps(self.W, self.C, self._rng, none, np.zeros(1, np.int64), none, np.zeros(0), none, 0)
 
     def start_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         """(n, dim) starting vectors: projected content, or a small vector seeded by the id."""
@@ -192,7 +193,7 @@ class BehaviourVectors:
         ``learn`` per step with the rows added in between, in one compiled call. A step without
         contexts, or with fewer than two rows, is skipped."""
         kept = [s for s in steps if len(s[1]) and s[3] >= 2]
-        if steps and not kept:
+        if not kept:
             return
         # One Generator call per step (a pool of uniforms drawn in blocks was 12 % faster, but a
         # different random stream moved the eval's leave-last-out HR@10 by 0.027 on its own).

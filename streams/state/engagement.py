@@ -108,11 +108,7 @@ class Engagements:
                 previous: Sequence[str]) -> bool:
         """Fold one engagement (``previous``: the user's earlier items, most recent first). False if
         this (user, event id) was already folded in (a re-sent engagement)."""
-        steps: list[tuple[int, list[int], list[float], int]] = []
-        new = self._fold(user_id, event_id, item_id, ts, weight, previous, steps)
-        if steps and self.behaviour is not None:
-            self.behaviour.learn_many(steps)
-        return new
+        return self.observe_many([(user_id, event_id, item_id, ts, weight, previous)]) == 1
 
     def observe_many(self, engagements: Iterable[tuple[str, str, str, float, float, Sequence[str]]]) -> int:
         """``observe`` each (user id, event id, item id, ts, weight, previous) in order; how many
