@@ -2,8 +2,9 @@
 compare two commits by alternating runs: rounds vary by ±20 % on the 2-core machine).
 
 Bundled broker; 2,000 items, 200 users; R rounds of N clicks each, timed from the first send to
-the last event applied; each round prints the worker's and the broker's CPU per click (the same
-200 users every round, so later rounds measure longer histories). Run from a checkout of the
+the last event applied. Each round prints the worker's and the broker's CPU per click, the time the
+worker waited per click for its state writes to be acknowledged, and the machine's CPU steal (the
+same 200 users every round, so later rounds measure longer histories). Run from a checkout of the
 commit to measure:
 `.venv/bin/python benchmarks/click_probe.py 4 5000` (about 2 minutes). Extra worker settings as
 NAME=VALUE arguments (INTEREST_STREAM_ prefix added): `... click_probe.py 4 5000 BATCH_WAIT_MS=10`.
@@ -27,20 +28,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(stolen, all) CPU ticks of the machine so far: time the hypervisor gave this VM's cores to
+    others shows as steal, one reason a round is slower than the one before."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8])
+
+
 def main(rounds: int, n: int, extra: dict[str, str]) -> None:
+    wait = "interest_stream_changelog_wait_seconds"
     with probe_worker("click-probe-", extra) as (broker, worker, maker):
         before, cpu0 = metrics_text(worker), cpu_seconds(worker.proc.pid)
-        rates = []
+        rates, last = [], before
         for r in range(rounds):  # the same users each round: their histories grow by n / 200 clicks
-            w0, b0 = cpu_seconds(worker.proc.pid), cpu_seconds(broker.pid)
+            w0, b0, (st0, all0) = cpu_seconds(worker.proc.pid), cpu_seconds(broker.pid), machine_ticks()
             rates.append(throughput(worker, maker.clicks(n), broker.url, "clicks", 4))
-            print(f"round {r}: {rates[-1]:.0f} clicks/s; CPU per click: worker "
-                  f"{(cpu_seconds(worker.proc.pid) - w0) * 1000 / n:.3f} ms, broker {(cpu_seconds(broker.pid) - b0) * 1000 / n:.3f} ms")
+            now = metrics_text(worker)
+            waited = histogram_mean(now, wait)[0] - histogram_mean(last, wait)[0]
+            last = now
+            st1, all1 = machine_ticks()
+            print(f"round {r}: {rates[-1]:.0f} clicks/s; per click: worker CPU "
+                  f"{(cpu_seconds(worker.proc.pid) - w0) * 1000 / n:.3f} ms, broker CPU {(cpu_seconds(broker.pid) - b0) * 1000 / n:.3f} ms,"
+                  f" waiting for state writes {waited * 1000 / n:.3f} ms; steal {100 * (st1 - st0) / max(1, all1 - all0):.0f} %")
         cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
-        (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, metrics_text(worker)))
+    (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, last))
     print("clicks/s per round:", [round(r) for r in rates], "median", round(statistics.median(rates)),
           f"records per micro-batch: {(s1 - s0) / max(1.0, c1 - c0):.0f}; worker CPU per click {cpu_ms:.2f} ms")
-
 
 if __name__ == "__main__":
     nums, extra = split_args(sys.argv[1:])

@@ -81,9 +81,12 @@ class Settings:
     # a new record on brokers that answer only at the deadline (the bundled Tansu answers at about
     # half of it; Apache Kafka answers as soon as data arrives). Lower costs more idle fetch requests.
     fetch_max_wait_ms: int = 100
-    # Largest record batch the worker's producer builds (aiokafka's default). 1 sends one record
-    # per batch (and per request to a partition): several times the producer's work per record.
-    producer_max_batch_bytes: int = 16384
+    # Largest record batch the worker's producer builds. A user's state is 6-15 KB, so aiokafka's
+    # default of 16 KB held one or two per batch, and a micro-batch's ~150 state writes went out in
+    # tens of requests (one batch per partition per request): 5-10x the wait for their acks and
+    # more broker CPU (benchmarks/RESULTS.md, 2026-12-07). 1 sends one record per batch. Keep it
+    # under the broker's message.max.bytes (Kafka's default is 1 MiB).
+    producer_max_batch_bytes: int = 262144
     # Micro-batch: at most batch_max events; a batch starts when the agent is free and
     # batch_wait_ms have passed since the last one started (streams/faust_ext/batching.py). Under
     # load batches grow with what came during the last one (fewer, larger table writes; texts go to

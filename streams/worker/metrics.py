@@ -57,6 +57,11 @@ class WorkerMetrics:
                                        ["agent"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=r)
         self.encode_seconds = Histogram(f"{PREFIX}_encode_seconds", "Encoder time per micro-batch",
                                         buckets=LATENCY_BUCKETS, registry=r)
+        # Offsets are committed only after the batch's state writes are acknowledged; a broker
+        # slow to take them (or a producer sending them in many small requests) shows here.
+        self.changelog_wait_seconds = Histogram(
+            f"{PREFIX}_changelog_wait_seconds", "Wait per user micro-batch for its state writes to be acknowledged",
+            buckets=LATENCY_BUCKETS, registry=r)
         self.alerts = Counter(f"{PREFIX}_alerts", "News-sentiment alerts fired, by rule", ["rule"], registry=r)
 
 

@@ -145,7 +145,8 @@ class UserHandler:
             await self._publish_engagements(decoded, result.previous_items, step)
         if decoded:
             await self.heads.save_topics(decoded[-1][0])
-        await self.table.delivered()  # before in_order lets this batch's offsets be committed
+        with ctx.metrics.changelog_wait_seconds.time():
+            await self.table.delivered()  # before in_order lets this batch's offsets be committed
         # Counted once the batch is done (learning included), so a reader of /healthz who sees
         # its events applied sees all of their effects too.
         tally = result.tally

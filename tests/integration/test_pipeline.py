@@ -169,6 +169,10 @@ def test_metrics_are_prometheus_text_and_agree_with_healthz(run):
     assert value("interest_stream_dead_letters_total", topic="clicks", reason="unknown_item") == 1
     assert value("interest_stream_dead_letters_total", topic="items", reason="invalid_field") == 1
     assert value("interest_stream_event_to_profile_seconds_count") == len(PHASE1)  # one per applied event
+    # Each user micro-batch handled waited once for its state writes (a batch the offset guard
+    # emptied is not handled).
+    waits = value("interest_stream_changelog_wait_seconds_count")
+    assert 1 <= waits <= value("interest_stream_batch_records_count", agent="user-events")
     assert value("interest_stream_items_indexed") == 15 and value("interest_stream_ready") == 1
     # Ready, so the start-up heap is out of full garbage collections, whose passes are counted.
     assert value("interest_stream_gc_frozen_objects") > 100_000  # torch, transformers, Faust
