@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import functools
+import re
+from pathlib import Path
+
 import pytest
 
-from streams.settings import Settings, SettingsError
+from streams.settings import ENV_FIELDS, Settings, SettingsError
 
 
 def test_defaults_are_valid_and_point_at_the_bundled_model():
@@ -56,3 +60,34 @@ def test_bad_settings_name_the_problem(env, message):
 def test_unknown_override_is_refused():
     with pytest.raises(SettingsError, match="unknown setting"):
         Settings().with_overrides(brokr="kafka://x:1")
+
+
+def settings_rows() -> list[tuple[list[str], list[str]]]:
+    """docs/settings.md's table: per row, the variables it names (INTEREST_STREAM_ dropped) and the
+    backticked defaults of its second cell."""
+    rows = []
+    for line in (Path(__file__).parents[2] / "docs" / "settings.md").read_text().splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| `INTEREST_STREAM_") and len(cells) >= 3:
+            names = re.findall(r"`(?:INTEREST_STREAM)?_([A-Z0-9_]+)`", cells[0])
+            rows.append((names, re.findall(r"`([^`]*)`", cells[1])))
+    return rows
+
+
+def test_every_variable_is_documented_with_its_true_default():
+    """README = the truth: a setting added without a line in docs/settings.md, or a default changed
+    in the code and not in the doc, fails here."""
+    rows = settings_rows()
+    documented = {name for names, _ in rows for name in names}
+    assert set(ENV_FIELDS) - documented == set(), "variables docs/settings.md does not name"
+    assert documented - set(ENV_FIELDS) == set(), "docs/settings.md names variables the code does not read"
+    defaults, checked = Settings(), 0
+    for names, values in rows:
+        if len(values) != len(names):  # a default in words ("empty", "the shipped table")
+            continue
+        for name, text in zip(names, values):
+            path, parse = ENV_FIELDS[name]
+            actual = functools.reduce(getattr, path.split("."), defaults)
+            assert parse(text) == actual, f"INTEREST_STREAM_{name}: the doc says {text!r}, the code {actual!r}"
+            checked += 1
+    assert checked > 60
