@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 import faust
 from faust.types import FutureMessage
@@ -50,3 +50,19 @@ def local_rows(table: faust.Table) -> list[tuple[Any, Any]]:
     if hasattr(store, "_visible_items"):  # RocksDB: one database per partition
         return [(load_json(k), load_json(v)) for db in list(store._dbs.values()) for k, v in store._visible_items(db)]
     return list(table.items())
+
+
+def key_counter(table: faust.Table) -> Callable[[], int]:
+    """A function counting the keys of the table's active partitions as assigned now, which may
+    run in another thread (RocksDB reads are thread-safe; the partitions are listed here, on the
+    calling thread, before a rebalance can change them).
+
+    Why: ``len(table)`` on the RocksDB store walks every key of every partition on the calling
+    thread, 1.4 s per 100,000 users with their states (2026-12-07); /healthz called it on the
+    event loop."""
+    store = table.data
+    if hasattr(store, "_dbs_for_actives"):  # RocksDB: one database per partition
+        dbs = list(store._dbs_for_actives())
+        return lambda: sum(store._size1(db) for db in dbs)
+    size = len(table)  # in memory: a dict's length
+    return lambda: size

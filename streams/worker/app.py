@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
 import faust
@@ -40,7 +40,7 @@ from schemas.topics import (
     item_vectors_topic,
 )
 from streams.api import ApiDeps, register_views
-from streams.faust_ext import DeliveredTable, guarded_consumer, micro_batches
+from streams.faust_ext import DeliveredTable, guarded_consumer, key_counter, micro_batches
 from streams.settings import Settings
 from streams.state.drift import DriftMonitor
 from streams.state.engagement import Engagements
@@ -53,6 +53,7 @@ from streams.worker.engagement import EngagementFollower
 from streams.worker.heads import LearnedHeads
 from streams.worker.heap import freeze_heap
 from streams.worker.items import ItemHandler
+from streams.worker.key_count import KeyCount
 from streams.worker.metrics import StateCollector
 from streams.worker.news import NewsHandler, NewsTables
 from streams.worker.progress import ProgressLog
@@ -76,6 +77,10 @@ class Worker:
     catalogue: CatalogueFollower
     catalogue_gate: CatalogueGate
     engagements: EngagementFollower | None = None
+    user_count: KeyCount = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.user_count = KeyCount(lambda: key_counter(self.users.table))
 
     def ready(self) -> bool:
         return (self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
@@ -95,7 +100,9 @@ class Worker:
             # User events wait at a start until the catalogue is current (streams/worker/catalogue.py).
             "catalogue_gate": self.catalogue_gate.to_dict(),
             "index": ctx.index.ann.to_dict(),  # exact or IVF search (big catalogues), its last build
-            "users": len(self.users.table),
+            # Counted in a thread, now and then (streams/worker/key_count.py): len() of a RocksDB
+            # table walks every key, seconds for a million users.
+            **dict(zip(("users", "users_counted_s_ago"), self.user_count.read())),
             "model": ctx.encoder.model_name,
             "device": str(ctx.encoder.device),
             "encoder_dtype": str(ctx.encoder.dtype).removeprefix("torch."),
@@ -194,7 +201,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         recovered.setdefault(what, time.time())
         if len(recovered) == 2 and ctx.stats.recovered_after_s is None:
             ctx.stats.recovered_after_s = round(max(recovered.values()) - ctx.started_at, 3)
-            freeze_heap()  # start-up is over: keep full collections off its ~550,000 objects
+            # Start-up is over: keep full collections off its ~550,000 objects.
+            ctx.metrics.gc_frozen_objects.set(freeze_heap(s.gc_young_threshold))
 
     async def tables_restored() -> None:
         mark_recovered("tables")

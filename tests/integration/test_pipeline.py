@@ -185,6 +185,12 @@ def test_metrics_are_prometheus_text_and_agree_with_healthz(run):
     assert any(name.startswith("faust_") for name in families), "Faust's own sensors are served when asked for"
 
 
+def test_healthz_counts_the_users_here_off_the_event_loop(run):
+    """runner and listener (the bad records made no state); counted in a thread when asked."""
+    health = run.worker.wait_until(lambda h: h["users"] == 2, 60, "the users counted")
+    assert 0 <= health["users_counted_s_ago"] < 60
+
+
 def test_progress_is_logged_as_one_json_line_per_batch_not_per_event(run):
     lines = [orjson.loads(line[line.index("{"):]) for line in run.worker.log_path.read_text().splitlines()
              if '"event":"progress"' in line]

@@ -84,7 +84,7 @@ function flash(node) {
 async function health() {
   const { status, body: h } = await api("/healthz");
   document.getElementById("health").textContent = status === 200
-    ? `worker ${h.status} · events applied ${h.events_applied} · items ${h.items_indexed} · users here ${h.users}`
+    ? `worker ${h.status} · events applied ${h.events_applied} · items ${h.items_indexed} · users here ${h.users ?? "…"}`
     : "worker: no answer";
 }
 
