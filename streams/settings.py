@@ -114,7 +114,7 @@ class Settings:
     # about 60 KB each with full histories.
     state_cache_users: int = 4096
     # Allocations between the garbage collector's young passes once the worker is ready (0 =
-    # Python's 700): at 700 collection took 4 % of a click's CPU (streams/worker/heap.py).
+    # Python's 700): at 700 collection took 2-5 % of a click's CPU (streams/worker/heap.py).
     gc_young_threshold: int = 20_000
     seen_items_max: int = 500  # per user, the most recent clicked/reviewed items to exclude
     max_future_s: float = 3600.0  # events stamped further ahead of the worker's clock are refused

@@ -10,8 +10,8 @@ freed, which costs nothing for objects that live until exit anyway.
 From then on the youngest generation is also collected after more allocations than Python's
 default 700: a click allocates hundreds of short-lived objects, so with 700 the collector ran
 about 100 young and 10 middle passes a second, and every tenth middle pass a full one over the
-users' states; 16 µs of collection per click, 4 % of the worker's CPU (``gc.callbacks``, 2026-12-07).
-With 20,000, 3 µs; a young pass then walks at most that many objects (a few ms).
+users' states; 9-21 µs of collection per click, 2-5 % of the worker's CPU (``gc.callbacks``,
+2026-12-07). With 20,000, 2-3 µs; a young pass then walks at most that many objects.
 """
 
 from __future__ import annotations
