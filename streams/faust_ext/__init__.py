@@ -25,6 +25,6 @@ the crash, rebalance and pipeline tests, which are what found each need):
 from streams.faust_ext.batching import micro_batches
 from streams.faust_ext.consumer import GuardedConsumer, guarded_consumer
 from streams.faust_ext.context import event_context
-from streams.faust_ext.tables import DeliveredTable, key_counter, local_rows
+from streams.faust_ext.tables import DeliveredTable, count_keys, local_rows
 
-__all__ = ["DeliveredTable", "GuardedConsumer", "event_context", "guarded_consumer", "key_counter", "local_rows", "micro_batches"]
+__all__ = ["DeliveredTable", "GuardedConsumer", "count_keys", "event_context", "guarded_consumer", "local_rows", "micro_batches"]

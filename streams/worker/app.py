@@ -40,7 +40,7 @@ from schemas.topics import (
     item_vectors_topic,
 )
 from streams.api import ApiDeps, register_views
-from streams.faust_ext import DeliveredTable, guarded_consumer, key_counter, micro_batches
+from streams.faust_ext import DeliveredTable, count_keys, guarded_consumer, micro_batches
 from streams.settings import Settings
 from streams.state.drift import DriftMonitor
 from streams.state.engagement import Engagements
@@ -80,7 +80,7 @@ class Worker:
     user_count: KeyCount = field(init=False)
 
     def __post_init__(self) -> None:
-        self.user_count = KeyCount(lambda: key_counter(self.users.table))
+        self.user_count = KeyCount(lambda: count_keys(self.users.table, should_stop=lambda: self.app.rebalancing))
 
     def ready(self) -> bool:
         return (self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
