@@ -3,14 +3,7 @@ from __future__ import annotations
 import asyncio
 
 from streams.worker.key_count import KeyCount
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import Clock
 
 
 def test_counts_when_asked_and_answers_the_last_count_meanwhile():

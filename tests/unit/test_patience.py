@@ -4,14 +4,7 @@
 from __future__ import annotations
 
 from streams.tools.process import Patience, progress_of
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import Clock
 
 
 def test_gives_up_after_the_timeout_without_progress():
