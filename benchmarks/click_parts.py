@@ -70,7 +70,7 @@ def main(history: int) -> None:
     for n, item in enumerate(picks):
         user, state = users[n % USERS], states[users[n % USERS]]
         event = ClickEvent(user_id=user, event_id=f"e{n}", item_id=ids[item], ts=T0 + n * 0.01)
-        previous = tuple(state.seen_items[-settings.recommend.engagement.window:][::-1])
+        previous = tuple(state.seen_items.latest(settings.recommend.engagement.window))
         apply_event(state, event, joined[item], settings, ("clicks", 0, n), LAYOUT)
         clicks.append((user, event.event_id, event.item_id, event.ts, 1.0, previous))
     print(f"{len(clicks)} clicks of {USERS} users on {ITEMS} items; "

@@ -8,6 +8,11 @@ same 200 users every round, so later rounds measure longer histories). Run from 
 commit to measure:
 `.venv/bin/python benchmarks/click_probe.py 4 5000` (about 2 minutes). Extra worker settings as
 NAME=VALUE arguments (INTEREST_STREAM_ prefix added): `... click_probe.py 4 5000 BATCH_WAIT_MS=10`.
+
+``USERS=new`` (a probe argument, not a setting) clicks as 200 users never seen before in every
+round, so histories stay at N / 200 clicks; ``USERS=alternate`` grows the same users' histories in
+the first half of the rounds and then alternates new users (odd rounds) with them: short and long
+histories a minute apart, which this machine's drift from one minute to the next cannot fake.
 """
 
 from __future__ import annotations
@@ -35,19 +40,31 @@ def machine_ticks() -> tuple[int, int]:
     return ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8])
 
 
-def main(rounds: int, n: int, extra: dict[str, str]) -> None:
+def round_users(mode: str, r: int, rounds: int) -> str | None:
+    """The prefix that makes round ``r``'s users new ones (USERS=new | alternate), or None."""
+    if mode == "new" or (mode == "alternate" and r >= rounds // 2 and r % 2):
+        return f"r{r}-"
+    if mode not in ("same", "new", "alternate"):
+        raise SystemExit(f"USERS={mode}: expected same, new or alternate")
+    return None
+
+
+def main(rounds: int, n: int, users: str, extra: dict[str, str]) -> None:
     wait = "interest_stream_changelog_wait_seconds"
     with probe_worker("click-probe-", extra) as (broker, worker, maker):
         before, cpu0 = metrics_text(worker), cpu_seconds(worker.proc.pid)
         rates, last = [], before
-        for r in range(rounds):  # the same users each round: their histories grow by n / 200 clicks
+        for r in range(rounds):  # the same users (unless USERS=…): their histories grow by n / 200 clicks
             w0, b0, (st0, all0) = cpu_seconds(worker.proc.pid), cpu_seconds(broker.pid), machine_ticks()
-            rates.append(throughput(worker, maker.clicks(n), broker.url, "clicks", 4))
+            clicks, prefix = maker.clicks(n), round_users(users, r, rounds)
+            for click in clicks if prefix else ():
+                click["user_id"] = prefix + click["user_id"]
+            rates.append(throughput(worker, clicks, broker.url, "clicks", 4))
             now = metrics_text(worker)
             waited = histogram_mean(now, wait)[0] - histogram_mean(last, wait)[0]
             last = now
             st1, all1 = machine_ticks()
-            print(f"round {r}: {rates[-1]:.0f} clicks/s; per click: worker CPU "
+            print(f"round {r}{' (new users)' if prefix else ''}: {rates[-1]:.0f} clicks/s; per click: worker CPU "
                   f"{(cpu_seconds(worker.proc.pid) - w0) * 1000 / n:.3f} ms, broker CPU {(cpu_seconds(broker.pid) - b0) * 1000 / n:.3f} ms,"
                   f" waiting for state writes {waited * 1000 / n:.3f} ms; steal {100 * (st1 - st0) / max(1, all1 - all0):.0f} %")
         cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
@@ -57,4 +74,4 @@ def main(rounds: int, n: int, extra: dict[str, str]) -> None:
 
 if __name__ == "__main__":
     nums, extra = split_args(sys.argv[1:])
-    main(int(nums[0]) if nums else 4, int(nums[1]) if len(nums) > 1 else 5000, extra)
+    main(int(nums[0]) if nums else 4, int(nums[1]) if len(nums) > 1 else 5000, extra.pop("USERS", "same"), extra)

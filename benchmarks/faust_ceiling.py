@@ -66,6 +66,7 @@ def one_run(n: int, loop: str) -> None:
                 if seen["n"] >= n:
                     wall, cpu = time.perf_counter() - seen["t0"], time.process_time() - seen["cpu0"]
                     print(f"RESULT {n / wall:.1f} {cpu * 1e6 / n:.1f}", flush=True)
+                    broker.stop()  # os._exit skips the with block's exit, which would stop it
                     os._exit(0)  # the figure is out; no graceful stop to wait for
 
         faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()

@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 
 from streams.state.decay import InterestState
+from streams.state.recent_ids import RecentIds
 
 DIM = 391  # sentiment 3 + topic 384 + style 4
 QUERIES = 200
@@ -49,9 +50,9 @@ def state_bytes(seen: int) -> int:
     s = InterestState()
     s.add(np.ones(DIM), 1.0, 0.0, 3600.0)
     s.counts = {"search": 10, "click": 10, "review": 2}
-    s.seen_items = [f"item-{i:06d}" for i in range(seen)]
+    s.seen_items = RecentIds(f"item-{i:06d}" for i in range(seen))
     s.offsets = {"searches:3": 123456, "clicks:3": 654321, "reviews:3": 1234}
-    return len(orjson.dumps(s.to_dict()))
+    return len(s.to_bytes())  # as the users table stores it
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from schemas.records import (
     SearchEvent,
     UserRecord,
     WatchlistEvent,
+    id_problem,
     ticker,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "UserProfile",
     "UserRecord",
     "WatchlistEvent",
+    "id_problem",
     "decode_event",
     "dump_json",
     "join_facets",

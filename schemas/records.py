@@ -17,6 +17,9 @@ from schemas.errors import InvalidEvent
 
 MAX_ID_LEN = 256
 MAX_TEXT_CHARS = 20_000
+# Ids are keys, URL path segments and entries of a user's stored id lists (joined by a control
+# character: streams/state/recent_ids.py), so they may not contain control characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _require(data: Mapping[str, Any], name: str) -> Any:
@@ -25,15 +28,24 @@ def _require(data: Mapping[str, Any], name: str) -> Any:
     return data[name]
 
 
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an id (records and the HTTP API's paths refuse the same ones), or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_ID_LEN:
+        return f"is longer than {MAX_ID_LEN} characters"
+    if bad := _CONTROL.search(value):
+        return f"contains the control character {bad.group()!r} at {bad.start()}"
+    return None
+
+
 def _id(data: Mapping[str, Any], name: str) -> str:
     value = _require(data, name)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidEvent(f"field '{name}' must be a string id, got {type(value).__name__}")
     value = str(value).strip()
-    if not value:
-        raise InvalidEvent(f"field '{name}' must not be empty")
-    if len(value) > MAX_ID_LEN:
-        raise InvalidEvent(f"field '{name}' is longer than {MAX_ID_LEN} characters")
+    if (problem := id_problem(value)) is not None:
+        raise InvalidEvent(f"field '{name}' {problem}")
     return value
 
 

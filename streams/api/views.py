@@ -26,7 +26,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from index import Hit, ItemIndex, UnknownItem
-from schemas import MAX_ID_LEN, MAX_TICKERS, InvalidEvent, dump_json, ticker
+from schemas import MAX_TICKERS, InvalidEvent, dump_json, id_problem, ticker
 from schemas.topics import FORGET, WATCHLISTS
 from streams.api.deps import ApiDeps
 from streams.api.live_page import register_live_page
@@ -90,8 +90,8 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
             refusal = _read_refusal(self, request)
             if refusal is not None:
                 return refusal
-            if len(user_id) > MAX_ID_LEN:
-                return _error(self, 400, f"user id longer than {MAX_ID_LEN} characters")
+            if (problem := id_problem(user_id)) is not None:
+                return _error(self, 400, f"user id {problem}")
             state = api.users.state_of(user_id)
             if state is None:
                 return _error(self, 404, f"unknown user {user_id!r}: no events seen for this user")
@@ -131,14 +131,14 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
         return None
 
     def _admin_refusal(view: View, request: Request, user_id: str) -> Response | None:
-        """The answer refusing an admin write about ``user_id`` (no token, wrong token, id too long), or None."""
+        """The answer refusing an admin write about ``user_id`` (no token, wrong token, an id records refuse), or None."""
         token = ctx.settings.admin_token
         if not token:
             return _error(view, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
         if not _bearer_is(request, token):
             return _error(view, 401, "missing or wrong bearer token")
-        if len(user_id) > MAX_ID_LEN:
-            return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
+        if (problem := id_problem(user_id)) is not None:
+            return _error(view, 400, f"user id {problem}")
         return None
 
     @app.page("/users/{user_id}/watchlist", name="watchlist")
@@ -194,8 +194,8 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
         refusal = _read_refusal(view, request)
         if refusal is not None:
             return refusal
-        if len(user_id) > MAX_ID_LEN:
-            return _error(view, 400, f"user id longer than {MAX_ID_LEN} characters")
+        if (problem := id_problem(user_id)) is not None:
+            return _error(view, 400, f"user id {problem}")
         max_k = ctx.settings.max_k
         raw_k = request.query.get("k", "10")
         try:

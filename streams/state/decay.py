@@ -21,12 +21,16 @@ import numpy as np
 import orjson
 
 from schemas import pack_vector, unpack_vector
+from streams.state.recent_ids import RecentIds
 
-# The users table's value: this prefix, the length of a JSON header (every field but ``num``), the
-# header, then ``num`` as raw little-endian float64. A state read and written per user per
-# micro-batch as base64 in a JSON document cost a third more bytes and two codec passes (#14).
-# NUL first: no JSON document (the format before it, still read) starts with it.
-STATE_MAGIC = b"\x00IS1"
+# The users table's value: this prefix, the length of a JSON header (every other field), the
+# header, ``num`` as raw little-endian float64, then the seen items' and the recent event ids'
+# texts (streams/state/recent_ids.py) as UTF-8, their byte sizes in the header. A state read and
+# written per user per micro-batch as base64 in a JSON document cost a third more bytes and two
+# codec passes (#14). NUL first: no JSON document (the format before them, still read) starts
+# with it; "IS1" (the ids as JSON lists in the header) is still read too.
+STATE_MAGIC = b"\x00IS2"
+_STATE_MAGIC_IS1 = b"\x00IS1"
 _HEADER_LEN = struct.Struct("<I")
 
 
@@ -36,13 +40,13 @@ class InterestState:
     den: float = 0.0
     t_ref: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
-    seen_items: list[str] = field(default_factory=list)  # most recent last
+    seen_items: RecentIds = field(default_factory=RecentIds)  # most recent last
     updated_at: float = 0.0
     last_event_id: str = ""
     # Highest offset applied per source "topic:partition": a redelivered event (after a crash
     # between the table write and the offset commit) is recognised and not applied twice.
     offsets: dict[str, int] = field(default_factory=dict)
-    recent_event_ids: list[str] = field(default_factory=list)  # to drop a re-sent event (new offset)
+    recent_event_ids: RecentIds = field(default_factory=RecentIds)  # to drop a re-sent event (new offset)
     # Entities (tickers) the user's events name, as decayed weights anchored at entities_t_ref
     # (same decay as Z), the ones they follow, and the ones an interest subscription was sent for.
     entities: dict[str, float] = field(default_factory=dict)
@@ -115,27 +119,24 @@ class InterestState:
         return {e: w * factor for e, w in sorted(self.entities.items(), key=lambda kv: -kv[1])}
 
     def remember_item(self, item_id: str, limit: int) -> None:
-        try:  # one scan of up to ``limit`` ids, not a membership test and then a removal
-            self.seen_items.remove(item_id)
-        except ValueError:
-            pass
-        self.seen_items.append(item_id)
-        del self.seen_items[:-limit]
+        self.seen_items.add(item_id, limit)
 
     def to_dict(self) -> dict[str, Any]:
         return {"num": pack_vector(self.num) if self.num is not None else None, **self._fields()}
 
     def _fields(self) -> dict[str, Any]:
         """Every field but ``num``, as JSON values."""
+        return {**self._header(), "seen_items": list(self.seen_items), "recent_event_ids": list(self.recent_event_ids)}
+
+    def _header(self) -> dict[str, Any]:
+        """Every field but ``num`` and the two id lists, as JSON values."""
         return {
             "den": self.den,
             "t_ref": self.t_ref,
             "counts": self.counts,
-            "seen_items": self.seen_items,
             "updated_at": self.updated_at,
             "last_event_id": self.last_event_id,
             "offsets": self.offsets,
-            "recent_event_ids": self.recent_event_ids,
             "entities": self.entities,
             "entities_t_ref": self.entities_t_ref,
             "follows": self.follows,
@@ -145,23 +146,31 @@ class InterestState:
         }
 
     def to_bytes(self) -> bytes:
-        header = {**self._fields(), "num_size": None if self.num is None else self.num.size}
+        seen, recent = self.seen_items.text.encode(), self.recent_event_ids.text.encode()
+        header = {**self._header(), "num_size": None if self.num is None else self.num.size, "seen_size": len(seen)}
         head = orjson.dumps(header)
         body = b"" if self.num is None else np.ascontiguousarray(self.num, dtype="<f8").tobytes()
-        return b"".join((STATE_MAGIC, _HEADER_LEN.pack(len(head)), head, body))
+        return b"".join((STATE_MAGIC, _HEADER_LEN.pack(len(head)), head, body, seen, recent))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> InterestState:
-        """A state from ``to_bytes``, or from the JSON document the users table held before it."""
-        if not raw.startswith(STATE_MAGIC):
+        """A state from ``to_bytes``, or from either format the users table held before it."""
+        magic = raw[: len(STATE_MAGIC)]
+        if magic not in (STATE_MAGIC, _STATE_MAGIC_IS1):
             return cls.from_dict(orjson.loads(raw))
         at = len(STATE_MAGIC) + _HEADER_LEN.size
         (size,) = _HEADER_LEN.unpack_from(raw, len(STATE_MAGIC))
         header = orjson.loads(raw[at : at + size])
         header["num"] = None
-        state = cls.from_dict(header)
+        state = cls.from_dict(header)  # IS1: the id lists are in the header
+        at += size
         if header["num_size"] is not None:
-            state.num = np.frombuffer(raw, dtype="<f8", count=header["num_size"], offset=at + size).copy()
+            state.num = np.frombuffer(raw, dtype="<f8", count=header["num_size"], offset=at).copy()
+            at += 8 * header["num_size"]
+        if magic == STATE_MAGIC:
+            seen_end = at + header["seen_size"]
+            state.seen_items = RecentIds.from_text(raw[at:seen_end].decode())
+            state.recent_event_ids = RecentIds.from_text(raw[seen_end:].decode())
         return state
 
     @classmethod
@@ -171,11 +180,11 @@ class InterestState:
             den=float(data["den"]),
             t_ref=float(data["t_ref"]),
             counts=dict(data.get("counts", {})),
-            seen_items=list(data.get("seen_items", [])),
+            seen_items=RecentIds(data.get("seen_items", ())),
             updated_at=float(data.get("updated_at", 0.0)),
             last_event_id=str(data.get("last_event_id", "")),
             offsets={k: int(v) for k, v in data.get("offsets", {}).items()},
-            recent_event_ids=list(data.get("recent_event_ids", [])),
+            recent_event_ids=RecentIds(data.get("recent_event_ids", ())),
             entities={k: float(v) for k, v in data.get("entities", {}).items()},
             entities_t_ref=float(data.get("entities_t_ref", 0.0)),
             follows=list(data.get("follows", [])),

@@ -98,8 +98,9 @@ class UserView:
 
 
 def user_view(state: InterestState, layout: Layout) -> UserView:
-    return UserView(recent=state.seen_items[::-1], z=None if state.empty else user_z(state, layout),
-                    history=sum(state.counts.values()), exclude=frozenset(state.seen_items))
+    recent = state.seen_items.latest()
+    return UserView(recent=recent, z=None if state.empty else user_z(state, layout),
+                    history=sum(state.counts.values()), exclude=frozenset(recent))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -88,8 +88,7 @@ def admit(state: InterestState, event_id: str, source: tuple[str, int, int] | No
         state.offsets[key] = source[2]
     if event_id in state.recent_event_ids:
         return Outcome.DUPLICATE
-    state.recent_event_ids.append(event_id)
-    del state.recent_event_ids[:-RECENT_EVENT_IDS]
+    state.recent_event_ids.add(event_id, RECENT_EVENT_IDS)
     return None
 
 
@@ -193,15 +192,16 @@ class UserBatchResult:
 # and the watcher changes that batch may have lost are sent again (the entity side is idempotent).
 
 
-def items_before(seen_items: Sequence[str], item_id: str, n: int) -> tuple[str, ...]:
+def items_before(seen_items: Iterable[str], item_id: str, n: int) -> tuple[str, ...]:
     """The ``n`` items engaged with just before ``item_id``'s latest engagement, most recent first,
     from a state that already holds it (``seen_items``: oldest first); none if the state no longer
     has the item. Exact unless an item was engaged with again after it (its earlier place is gone
     from the state)."""
-    if item_id not in seen_items:
+    items = list(seen_items)
+    if item_id not in items:
         return ()
-    at = len(seen_items) - 1 - seen_items[::-1].index(item_id)
-    return tuple(seen_items[max(0, at - n) : at][::-1])
+    at = len(items) - 1 - items[::-1].index(item_id)
+    return tuple(items[max(0, at - n) : at][::-1])
 
 
 def apply_user_batch(
@@ -268,7 +268,7 @@ def apply_user_batch(
         state = state_of(record.user_id)
         if before_apply is not None:
             before_apply(pos, state)
-        earlier_items = tuple(state.seen_items[-settings.recommend.engagement.window:][::-1])
+        earlier_items = tuple(state.seen_items.latest(settings.recommend.engagement.window))
         outcome = apply_event(state, record, item.z, settings, item.source, layout)
         if out.tally.skipped(outcome):
             if outcome is Outcome.REDELIVERED:

@@ -52,7 +52,7 @@ def interests_of(ctx: WorkerContext, state: InterestState, shown_items: int = 5)
     streams/state/interests.py), each named by its leading catalogue category, else its discovered
     topic, else its most recent item's title."""
     out = []
-    for interest in recent_interests(ctx.index, state.seen_items[::-1], InterestsConfig()):
+    for interest in recent_interests(ctx.index, state.seen_items.latest(), InterestsConfig()):
         categories = ctx.index.category_shares(interest.centroid, top=2)
         discovered = ctx.topics.shares(interest.centroid, top=1)
         items = [{"item_id": i, "title": ctx.index.meta(i).get("title", "")} for i in interest.items[:shown_items]]

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.state.decay import STATE_MAGIC, InterestState
+from streams.state.recent_ids import RecentIds
 
 HALF_LIFE = 3600.0
 DIM = 4
@@ -91,18 +92,30 @@ def test_far_future_event_dominates_without_overflow(a, b):
 ids = st.lists(st.text(min_size=1, max_size=12), max_size=8)
 
 
+def is1_bytes(state: InterestState) -> bytes:
+    """The users table's value as written from 2026-12-02 to 2026-12-07 ("IS1"): every field but
+    ``num`` in the JSON header, the id lists included, then ``num`` as raw float64."""
+    header = {k: v for k, v in state.to_dict().items() if k != "num"}
+    head = orjson.dumps({**header, "num_size": None if state.num is None else state.num.size})
+    body = b"" if state.num is None else state.num.astype("<f8").tobytes()
+    return b"\x00IS1" + len(head).to_bytes(4, "little") + head + body
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.one_of(st.none(), events), ids, ids, st.dictionaries(st.text(max_size=6), st.integers(0, 2**40), max_size=3),
        st.dictionaries(st.sampled_from(["AAPL", "TSLA"]), st.floats(0, 5)))
-def test_stored_bytes_round_trip_and_the_json_document_before_them_is_still_read(evts, seen, recent, offsets, entities):
+def test_stored_bytes_round_trip_and_the_formats_before_them_are_still_read(evts, seen, recent, offsets, entities):
     state = fold(evts) if evts else InterestState()
-    state.seen_items, state.recent_event_ids, state.offsets, state.entities = seen, recent, offsets, entities
+    state.seen_items, state.recent_event_ids = RecentIds(seen), RecentIds(recent)
+    state.offsets, state.entities = offsets, entities
     state.movers = [{"event_id": "e1", "kind": "click", "ts": 5.0, "moved": {"topic": 0.25}}]
     raw = state.to_bytes()
     assert raw.startswith(STATE_MAGIC)
-    legacy = orjson.dumps(state.to_dict())  # what the users table held before the binary format
-    for restored in (InterestState.from_bytes(raw), InterestState.from_bytes(legacy)):
+    legacy = orjson.dumps(state.to_dict())  # what the users table held before the binary formats
+    for restored in (InterestState.from_bytes(raw), InterestState.from_bytes(is1_bytes(state)),
+                     InterestState.from_bytes(legacy)):
         assert restored.to_dict() == state.to_dict()
+        assert restored.seen_items == state.seen_items and restored.recent_event_ids == state.recent_event_ids
         if evts:  # the sums themselves, bit for bit (no text round trip)
             assert restored.num.tobytes() == state.num.tobytes() and restored.den == state.den
         else:

@@ -54,6 +54,8 @@ def test_item_delete_needs_no_title():
         ("search", {"query": None}, "missing required field 'query'"),
         ("search", {"query": "   "}, "'query' must not be empty"),
         ("search", {"user_id": 3.5}, "'user_id' must be a string id"),
+        ("click", {"item_id": "a\x1fb"}, "'item_id' contains the control character '\\x1f' at 1"),
+        ("search", {"event_id": "e\n1"}, "'event_id' contains the control character '\\n' at 1"),
         ("search", {"ts": "yesterday"}, "not an ISO-8601 time"),
         ("search", {"ts": "2026-01-01T00:00:00"}, "needs a timezone"),
         ("search", {"ts": -1}, "epoch seconds >= 0"),
