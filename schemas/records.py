@@ -17,8 +17,10 @@ from schemas.errors import InvalidEvent
 
 MAX_ID_LEN = 256
 MAX_TEXT_CHARS = 20_000
-# Ids are keys, URL path segments and entries of a user's stored id lists (joined by a control
-# character: streams/state/recent_ids.py), so they may not contain control characters.
+# Ids that enter a user's stored id lists (event ids; the items of clicks, reviews and catalogue
+# upserts) may not contain control characters: the lists are joined by one
+# (streams/state/recent_ids.py). Ids that only name something to remove or a user keep the older
+# rule, so whatever was stored before the rule can still be deleted and forgotten.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -28,23 +30,24 @@ def _require(data: Mapping[str, Any], name: str) -> Any:
     return data[name]
 
 
-def id_problem(value: str) -> str | None:
-    """Why ``value`` cannot be an id (records and the HTTP API's paths refuse the same ones), or None."""
+def id_problem(value: str, *, stored_in_lists: bool = False) -> str | None:
+    """Why ``value`` cannot be an id (records and the HTTP API's paths refuse the same ones), or
+    None. ``stored_in_lists``: the id enters users' stored id lists (see ``_CONTROL``)."""
     if not value:
         return "must not be empty"
     if len(value) > MAX_ID_LEN:
         return f"is longer than {MAX_ID_LEN} characters"
-    if bad := _CONTROL.search(value):
+    if stored_in_lists and (bad := _CONTROL.search(value)):
         return f"contains the control character {bad.group()!r} at {bad.start()}"
     return None
 
 
-def _id(data: Mapping[str, Any], name: str) -> str:
+def _id(data: Mapping[str, Any], name: str, *, stored_in_lists: bool = False) -> str:
     value = _require(data, name)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidEvent(f"field '{name}' must be a string id, got {type(value).__name__}")
     value = str(value).strip()
-    if (problem := id_problem(value)) is not None:
+    if (problem := id_problem(value, stored_in_lists=stored_in_lists)) is not None:
         raise InvalidEvent(f"field '{name}' {problem}")
     return value
 
@@ -97,7 +100,7 @@ class SearchEvent:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchEvent:
-        return cls(_id(data, "event_id"), _id(data, "user_id"), _text(data, "query"), _timestamp(data))
+        return cls(_id(data, "event_id", stored_in_lists=True), _id(data, "user_id"), _text(data, "query"), _timestamp(data))
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ class ClickEvent:
             dwell = _number(dwell, "dwell_s")
             if dwell < 0:
                 raise InvalidEvent(f"field 'dwell_s' must be >= 0, got {dwell}")
-        return cls(_id(data, "event_id"), _id(data, "user_id"), _id(data, "item_id"), _timestamp(data), dwell)
+        return cls(_id(data, "event_id", stored_in_lists=True), _id(data, "user_id"), _id(data, "item_id", stored_in_lists=True),
+                   _timestamp(data), dwell)
 
 
 @dataclass(frozen=True)
@@ -135,9 +139,9 @@ class ReviewEvent:
         if rating != int(rating) or not 1 <= rating <= 5:
             raise InvalidEvent(f"field 'rating' must be a whole number from 1 to 5, got {rating:g}")
         return cls(
-            _id(data, "event_id"),
+            _id(data, "event_id", stored_in_lists=True),
             _id(data, "user_id"),
-            _id(data, "item_id"),
+            _id(data, "item_id", stored_in_lists=True),
             _text(data, "text"),
             int(rating),
             _timestamp(data),
@@ -165,7 +169,7 @@ class ItemEvent:
         title = _text(data, "title", required=upsert)
         return cls(
             _id(data, "event_id"),
-            _id(data, "item_id"),
+            _id(data, "item_id", stored_in_lists=upsert),  # a delete may name an item stored before the rule
             op,
             _timestamp(data),
             title,
@@ -267,7 +271,7 @@ class WatchlistEvent:
         source = data.get("source", "watchlist")
         if source not in ("watchlist", "interest"):
             raise InvalidEvent(f"field 'source' must be 'watchlist' or 'interest', got {source!r}")
-        return cls(_id(data, "event_id"), _id(data, "user_id"), ticker(_require(data, "entity"), "entity"), op,
+        return cls(_id(data, "event_id", stored_in_lists=True), _id(data, "user_id"), ticker(_require(data, "entity"), "entity"), op,
                    _timestamp(data), source)
 
 

@@ -173,6 +173,8 @@ def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, shift_events
 @click.option("--users", type=int, default=200, show_default=True)
 @click.option("--text-events", type=int, default=1500, show_default=True, help="searches + reviews")
 @click.option("--clicks", type=int, default=5000, show_default=True)
+@click.option("--long-history", type=int, default=250, show_default=True,
+              help="clicks per user before clicks are measured again, at the end (0 = skip)")
 @click.option("--search-repeat", type=float, default=0.3, show_default=True, help="share of repeated queries")
 @click.option("--naive-events", type=int, default=300, show_default=True)
 @click.option("--big-items", type=int, default=1_000_000, show_default=True,
@@ -180,11 +182,12 @@ def evaluate(data_dir, users, sentiment_limit, only, sasrec_epochs, shift_events
 @click.option("--big-http-items", type=int, default=1_000_000, show_default=True,
               help="items of the synthetic catalogue a worker process serves recommendations from over HTTP (0 = skip)")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="also write the figures here")
-def bench(items, users, text_events, clicks, search_repeat, naive_events, big_items, big_http_items, json_out) -> None:
+def bench(items, users, text_events, clicks, long_history, search_repeat, naive_events, big_items, big_http_items,
+          json_out) -> None:
     """Measure the pipeline against ceilings taken in the same run (bundled broker)."""
     from streams.tools.bench import BenchConfig, format_report, run_bench
 
-    cfg = BenchConfig(users=users, items=items, text_events=text_events, click_events=clicks,
+    cfg = BenchConfig(users=users, items=items, text_events=text_events, click_events=clicks, long_history=long_history,
                       search_repeat=search_repeat, naive_events=naive_events, big_items=big_items,
                       big_http_items=big_http_items)
     report = run_bench(_settings(), cfg, json_out)

@@ -183,6 +183,8 @@ class Settings:
             raise SettingsError("log_format must be text or json, and log_every_batches >= 1")
         if self.unknown_item_wait_s < 0:
             raise SettingsError(f"unknown_item_wait_s must be >= 0 (0 = dead-letter at once), got {self.unknown_item_wait_s}")
+        if self.seen_items_max < 1:
+            raise SettingsError(f"seen_items_max must be >= 1, got {self.seen_items_max}")
         if self.state_cache_users < 0:
             raise SettingsError(f"state_cache_users must be >= 0 (0 = keep none), got {self.state_cache_users}")
         if self.gc_young_threshold < 0:

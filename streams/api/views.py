@@ -41,6 +41,14 @@ def _error(view: View, status: int, message: str) -> Response:
     return view.json({"error": message, "status": status}, status=status)
 
 
+def _user_id_problem(user_id: str) -> str | None:
+    """Why ``user_id`` from a path cannot be a user's id, or None: the rule records follow, and no
+    surrounding whitespace (records strip it: a forget of " alice" would forget "alice")."""
+    if user_id != user_id.strip():
+        return "has leading or trailing whitespace"
+    return id_problem(user_id)
+
+
 def _bearer_is(request: Request, token: str) -> bool:
     """Constant-time comparison of the Authorization header with ``Bearer <token>``."""
     return hmac.compare_digest(request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode())
@@ -90,7 +98,7 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
             refusal = _read_refusal(self, request)
             if refusal is not None:
                 return refusal
-            if (problem := id_problem(user_id)) is not None:
+            if (problem := _user_id_problem(user_id)) is not None:
                 return _error(self, 400, f"user id {problem}")
             state = api.users.state_of(user_id)
             if state is None:
@@ -131,13 +139,13 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
         return None
 
     def _admin_refusal(view: View, request: Request, user_id: str) -> Response | None:
-        """The answer refusing an admin write about ``user_id`` (no token, wrong token, an id records refuse), or None."""
+        """The answer refusing an admin write about ``user_id`` (no token, wrong token, not a user id), or None."""
         token = ctx.settings.admin_token
         if not token:
             return _error(view, 403, "admin endpoints are disabled; set INTEREST_STREAM_ADMIN_TOKEN")
         if not _bearer_is(request, token):
             return _error(view, 401, "missing or wrong bearer token")
-        if (problem := id_problem(user_id)) is not None:
+        if (problem := _user_id_problem(user_id)) is not None:
             return _error(view, 400, f"user id {problem}")
         return None
 
@@ -194,7 +202,7 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
         refusal = _read_refusal(view, request)
         if refusal is not None:
             return refusal
-        if (problem := id_problem(user_id)) is not None:
+        if (problem := _user_id_problem(user_id)) is not None:
             return _error(view, 400, f"user id {problem}")
         max_k = ctx.settings.max_k
         raw_k = request.query.get("k", "10")

@@ -169,6 +169,8 @@ class InterestState:
             at += 8 * header["num_size"]
         if magic == STATE_MAGIC:
             seen_end = at + header["seen_size"]
+            if seen_end > len(raw):  # a slice would come back short without a word
+                raise ValueError(f"a stored user state is cut short: {len(raw)} bytes, its header needs {seen_end}+")
             state.seen_items = RecentIds.from_text(raw[at:seen_end].decode())
             state.recent_event_ids = RecentIds.from_text(raw[seen_end:].decode())
         return state

@@ -26,12 +26,12 @@ class RecentIds:
     __slots__ = ("_text", "_count")
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
-        """From ids oldest first (a repeated one keeps its last place); ids containing ``SEP``
-        (possible only in states stored before ids were checked for control characters) are
-        dropped."""
+        """From ids oldest first (a repeated one keeps its last place); empty ids and ids containing
+        ``SEP`` (possible only in states stored before records refused control characters in
+        them) are dropped."""
         last: dict[str, None] = {}  # insertion-ordered: a repeated id moves to the end
         for i in ids:
-            if SEP not in i:
+            if i and SEP not in i:
                 last.pop(i, None)
                 last[i] = None
         self._text = f"{SEP}{SEP.join(last)}{SEP}" if last else ""
@@ -41,7 +41,9 @@ class RecentIds:
     def from_text(cls, text: str) -> RecentIds:
         """From ``text`` as written by ``text`` (the stored state's field)."""
         out = cls()
-        out._text, out._count = text, max(0, text.count(SEP) - 1)
+        count = text.count(SEP) - 1
+        if count > 0:
+            out._text, out._count = text, count
         return out
 
     @property
@@ -49,7 +51,11 @@ class RecentIds:
         return self._text
 
     def add(self, item: str, limit: int | None) -> None:
-        """Make ``item`` the most recent, keeping at most ``limit`` (None: no bound) ids."""
+        """Make ``item`` the most recent, keeping at most ``limit`` (>= 1; None: no bound) ids."""
+        if SEP in item or not item:
+            raise ValueError(f"an id must be non-empty and without {SEP!r}: {item!r}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be >= 1 or None, got {limit}")
         needle = f"{SEP}{item}{SEP}"
         text = self._text
         at = text.find(needle)
@@ -58,7 +64,7 @@ class RecentIds:
             self._count -= 1
         self._text = f"{text or SEP}{item}{SEP}"
         self._count += 1
-        if limit is not None and self._count > limit > 0:
+        if limit is not None and self._count > limit:
             cut = 0
             for _ in range(self._count - limit):
                 cut = self._text.index(SEP, cut + 1)

@@ -43,6 +43,10 @@ class BenchConfig:
     items: int = 2000
     text_events: int = 1500  # searches + reviews (about 4:1)
     click_events: int = 5000
+    # Clicks per user before the clicks figure is taken again, at the end (0 = skip): the first
+    # figure is of users with ~click_events / users clicks each, and a click costs more with a long
+    # history (benchmarks/RESULTS.md, 2026-12-07).
+    long_history: int = 250
     search_repeat: float = 0.3  # share of searches that repeat an earlier query
     words: tuple[int, int] = (6, 20)  # text length range, in words
     naive_events: int = 300
@@ -372,6 +376,13 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
             report.pipeline["latency_samples"] = len(lat)
             rec = recommendation_latency(worker, cfg.users, cfg.rec_queries)
             report.pipeline.update({f"recommendation_{k}_ms": v for k, v in percentiles(rec).items()})
+            if cfg.long_history:  # last: the figures above are of the short histories, as before
+                grow = cfg.users * cfg.long_history - cfg.click_events
+                if grow > 0:
+                    throughput(worker, maker.clicks(grow), broker.url, "clicks, histories growing", parts)
+                report.pipeline["clicks_per_user_before_long_history_clicks"] = (cfg.click_events + max(0, grow)) / cfg.users
+                report.pipeline["click_events_per_s_long_histories"] = throughput(
+                    worker, maker.clicks(cfg.click_events), broker.url, "clicks, long histories", parts)
             steps.update()
         finally:
             worker.stop()
@@ -408,6 +419,8 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
         "text_events_vs_encoder_ceiling": p["text_events_per_s"] / c["encoder_texts_per_s"],
         "text_events_vs_naive_baseline": p["text_events_per_s"] / p["naive_text_events_per_s"],
         "clicks_vs_broker_consume": p["click_events_per_s"] / c["broker_consume_per_s"],
+        **({"clicks_long_histories_vs_broker_consume": p["click_events_per_s_long_histories"] / c["broker_consume_per_s"]}
+           if cfg.long_history else {}),
         "latency_p50_vs_broker_delivery_p50": p["latency_p50_ms_at_half_rate"] / c["broker_delivery_p50_ms"],
         "naive_vs_encoder_single": p["naive_text_events_per_s"] / c["encoder_single_texts_per_s"],
     }
@@ -440,7 +453,11 @@ def format_report(r: Report) -> str:
         f"  catalogue items                 {p['items_per_s']:10.0f} items/s",
         f"  search+review events            {p['text_events_per_s']:10.0f} events/s  "
         f"({p['texts_per_encode_call']:.1f} texts per encoder call, {p['text_cache_hit_share']:.0%} served from cache)",
-        f"  click events                    {p['click_events_per_s']:10.0f} events/s",
+        f"  click events                    {p['click_events_per_s']:10.0f} events/s  "
+        f"(users with ~{r.config['click_events'] / r.config['users']:.0f} clicks each)",
+        *([f"  click events, long histories    {p['click_events_per_s_long_histories']:10.0f} events/s  "
+           f"(users with {p['clicks_per_user_before_long_history_clicks']:.0f} clicks each before them)"]
+          if "click_events_per_s_long_histories" in p else []),
         f"  naive baseline (batch of 1)     {p['naive_text_events_per_s']:10.0f} events/s",
         f"  event -> profile latency at half rate: p50 {p['latency_p50_ms_at_half_rate']:.0f} ms, "
         f"p95 {p['latency_p95_ms_at_half_rate']:.0f} ms, p99 {p['latency_p99_ms_at_half_rate']:.0f} ms "

@@ -11,7 +11,7 @@ from streams.tools.bench import BenchConfig, format_report, run_bench
 
 
 def test_tiny_bench_reports_every_figure(tmp_path):
-    cfg = BenchConfig(users=20, items=40, text_events=60, click_events=200, naive_events=15,
+    cfg = BenchConfig(users=20, items=40, text_events=60, click_events=200, long_history=30, naive_events=15,
                       latency_seconds=1.5, rec_queries=10, big_items=5000,
                       big_http_items=3000)
     out = tmp_path / "bench.json"
@@ -26,6 +26,9 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     assert orjson.loads(out.read_bytes())["ratios"] == report.ratios
     text = format_report(report)
     assert "text events / encoder ceiling" in text and "naive baseline" in text
+    # Clicks again once every user has about long_history clicks (the first figure: 10 each).
+    assert report.pipeline["clicks_per_user_before_long_history_clicks"] == 30
+    assert report.pipeline["click_events_per_s_long_histories"] > 0 and "long histories" in text
     # The big-catalogue part: the IVF index was built and swapped in while the catalogue changed.
     p = report.pipeline
     assert p["big_items"] == 5000 and p["big_ivf_lists"] > 0  # caught-up changes depend on timing here

@@ -3,6 +3,7 @@ append it, keep the last ``limit``."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,9 +53,11 @@ def test_a_stored_list_keeps_each_ids_last_place_and_drops_ids_with_the_separato
     assert list(ids) == ["a", "c", "d"]
 
 
-def test_an_empty_list_and_a_limit_of_zero():
+def test_an_empty_list_and_what_add_refuses():
     ids = RecentIds()
     assert list(ids) == [] and ids.latest() == [] and len(ids) == 0 and "a" not in ids and ids.text == ""
-    for n in range(5):
-        ids.add(f"i{n}", 0)  # 0: no bound, as `del items[:-0]` deleted nothing
-    assert list(ids) == ["i0", "i1", "i2", "i3", "i4"]
+    assert RecentIds.from_text(SEP) == ids  # no ids however the text says it
+    for bad_id, limit in ((f"x{SEP}y", 5), ("", 5), ("a", 0)):
+        with pytest.raises(ValueError):
+            ids.add(bad_id, limit)
+    assert len(ids) == 0 and ids.text == ""

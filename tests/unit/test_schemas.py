@@ -43,6 +43,18 @@ def test_valid_records_decode_to_their_types():
     assert isinstance(item, ItemEvent) and item.op == "upsert" and item.document == "Shoe. A shoe."
 
 
+def test_ids_stored_in_users_lists_refuse_control_characters_and_removals_do_not():
+    # Event ids and clicked or upserted items enter users' stored id lists, joined by a control
+    # character; a forget or an item delete may name what was stored before that rule.
+    bad = "a\tb"
+    for kind, field in (("click", "item_id"), ("review", "item_id"), ("item", "item_id"), ("search", "event_id")):
+        with pytest.raises(InvalidEvent, match=f"'{field}' contains the control character"):
+            decode_event(enc({**GOOD[kind], field: bad}), kind)
+    assert decode_event(enc({"event_id": "f1", "user_id": bad, "ts": 5}), "forget").user_id == bad
+    assert decode_event(enc({"event_id": "d", "item_id": bad, "op": "delete", "ts": 5}), "item").item_id == bad
+    assert decode_event(enc({**GOOD["search"], "user_id": bad}), "search").user_id == bad
+
+
 def test_item_delete_needs_no_title():
     item = decode_event(enc({"event_id": "d", "item_id": "i1", "op": "delete", "ts": 5}), "item")
     assert item.op == "delete"

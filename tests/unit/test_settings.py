@@ -50,6 +50,7 @@ def test_environment_then_overrides():
         ({"INTEREST_STREAM_BEHAVIOUR_DIM": "0"}, "behaviour dim"),
         ({"INTEREST_STREAM_ENCODER_DTYPE": "fp8"}, "encoder dtype must be one of auto, float32"),
         ({"INTEREST_STREAM_ENCODER_THREADS": "-1"}, "encoder threads must be >= 0"),
+        ({"INTEREST_STREAM_SEEN_ITEMS_MAX": "0"}, "seen_items_max must be >= 1"),
     ],
 )
 def test_bad_settings_name_the_problem(env, message):
