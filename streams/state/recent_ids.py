@@ -9,8 +9,9 @@ with 280 clicks cost 40 % more worker CPU per click than users with 40 (benchmar
 copies of a few kB of contiguous memory, and the state's writer stores it as it is.
 
 Ids are joined by ``SEP`` (the ASCII unit separator), with one before the first and one after the
-last, so ``SEP + id + SEP`` finds an id exactly. Record ids cannot contain it: schemas/records.py
-refuses ids with control characters.
+last, so ``SEP + id + SEP`` finds an id exactly. The ids kept here cannot contain it: records
+refuse control characters in event ids and in the item ids of clicks, reviews and item upserts
+(schemas/records.py), and ``add`` refuses it.
 """
 
 from __future__ import annotations
