@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from streams.tools.bench import BenchConfig, StreamMaker, feed, paced_latency, percentiles
+from streams.tools.bench import BenchConfig, StreamMaker, event_counts, feed, paced_latency, percentiles
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.process import WorkerProcess
 
@@ -70,7 +70,8 @@ def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> Non
         feed(maker.text_events(300), broker.url, "warm-up", 4)  # the encoder's first passes are slow
         before = metrics_text(worker)
         for _ in range(rounds):
-            lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds))
+            counts = event_counts(worker, (f"u{i}" for i in range(BenchConfig().users)))
+            lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds, counts))
             print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events);",
                   "to the record's timestamp:", {k: round(v) for k, v in percentiles(to_record).items()})
         after = metrics_text(worker)

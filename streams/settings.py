@@ -132,6 +132,9 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"  # text | json: the worker's progress line (one per log_every_batches batches)
     log_every_batches: int = 100
+    # A user micro-batch that takes longer is logged with its stages (a stall shows where it went;
+    # every batch's stages are on /metrics as interest_stream_batch_stage_seconds). 0 = never.
+    slow_batch_ms: int = 1000
     eval_data_dir: str = ".eval-data"  # dataset package files for `interest-stream eval` (scripts/setup fetches them)
     # Bearer token for admin endpoints (DELETE /users/{id}, POST /users/{id}/watchlist); empty disables them.
     admin_token: str = ""
@@ -181,6 +184,8 @@ class Settings:
             raise SettingsError(f"fetch_max_wait_ms must be from 1 to 60000, got {self.fetch_max_wait_ms}")
         if self.log_format not in ("text", "json") or self.log_every_batches < 1:
             raise SettingsError("log_format must be text or json, and log_every_batches >= 1")
+        if self.slow_batch_ms < 0:
+            raise SettingsError(f"slow_batch_ms must be >= 0 (0 = never log), got {self.slow_batch_ms}")
         if self.unknown_item_wait_s < 0:
             raise SettingsError(f"unknown_item_wait_s must be >= 0 (0 = dead-letter at once), got {self.unknown_item_wait_s}")
         if self.seen_items_max < 1:
@@ -296,6 +301,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("log_level", str),
     "LOG_FORMAT": ("log_format", str),
     "LOG_EVERY_BATCHES": ("log_every_batches", int),
+    "SLOW_BATCH_MS": ("slow_batch_ms", int),
     "EVAL_DATA_DIR": ("eval_data_dir", str),
     "ADMIN_TOKEN": ("admin_token", str),
     "READ_TOKEN": ("read_token", str),

@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 import orjson
@@ -251,21 +251,65 @@ def throughput(worker: WorkerProcess, events: list[dict[str, Any]], broker_url: 
     return len(events) / (time.perf_counter() - t)
 
 
+def event_counts(worker: WorkerProcess, users: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Each user's applied events by kind, from the profile API (none yet: {})."""
+    out = {}
+    for user in users:
+        status, body = get_json(f"{worker.base}/users/{user}/profile")
+        out[user] = dict(body["event_counts"]) if status == 200 else {}
+    return out
+
+
+class ProfileCoverage:
+    """Which of the events sent a profile record covers, from its counts of applied events by kind.
+
+    One kind is one topic, keyed by user, so a user's events of one kind are applied in the order
+    sent: once a record's count of a kind has grown by n since ``counts_before`` (each user's
+    counts before the first send), the user's first n events of that kind sent are in it. Events
+    of different kinds can be applied in another order than sent (they come from different
+    topics), so a record's ``last_event_id`` alone does not say which events it covers: matching on
+    it, as the bench did before 2026-12-07, timed a search applied in the same micro-batch as a
+    review sent before it to that user's next profile record, seconds later.
+    """
+
+    def __init__(self, counts_before: Mapping[str, Mapping[str, int]]) -> None:
+        self.counts_before = counts_before
+        self._sent: dict[tuple[str, str], list[str]] = {}  # (user, kind) -> event ids, in send order
+        self._covered: dict[tuple[str, str], int] = {}  # (user, kind) -> how many of them are covered
+
+    def sent(self, user: str, kind: str, event_id: str) -> None:
+        self._sent.setdefault((user, kind), []).append(event_id)
+
+    def newly_covered(self, profile: Mapping[str, Any]) -> list[str]:
+        """The event ids ``profile`` (a profile record) covers that no record before it did."""
+        user, out = profile["user_id"], []
+        before = self.counts_before.get(user, {})
+        for kind, count in profile["event_counts"].items():
+            key = (user, kind)
+            ids = self._sent.get(key, [])
+            done = self._covered.get(key, 0)
+            upto = min(count - before.get(kind, 0), len(ids))
+            if upto > done:
+                out.extend(ids[done:upto])
+                self._covered[key] = upto
+        return out
+
+
 async def paced_latency(
-    broker: EmbeddedBroker, make: Callable[[int], list[dict[str, Any]]], rate: float, seconds: float
+    broker: EmbeddedBroker, make: Callable[[int], list[dict[str, Any]]], rate: float, seconds: float,
+    counts_before: Mapping[str, Mapping[str, int]],
 ) -> tuple[list[float], list[float]]:
     """Send text events at ``rate``/s for ``seconds``; per event, ms from its send to (a) a reader
-    of `profiles` receiving the profile record that covers it, (b) that record's timestamp, which
-    the worker's producer stamps when the worker hands it over. (a) - (b) is the record's way to
-    the reader: on the bundled broker mostly the reader's parked fetch (up to half its 100 ms
-    wait), as for the worker's own fetch of the event.
-
-    A profile record covers its ``last_event_id`` and every event of that user sent before it
-    (the worker publishes one record per user per micro-batch).
+    of `profiles` receiving the first profile record that covers it (``ProfileCoverage``;
+    ``counts_before``: each user's applied events by kind before the first send, from
+    ``event_counts``), (b) that record's timestamp, which the worker's producer stamps when the
+    worker hands it over. (a) - (b) is the record's way to the reader: on the bundled broker mostly
+    the reader's parked fetch (up to half its 100 ms wait), as for the worker's own fetch of the
+    event.
     """
     sent_at: dict[str, float] = {}
     sent_wall: dict[str, float] = {}  # the same sends on the clock the record timestamps use
-    pending: dict[str, list[str]] = {}  # user -> event ids sent, oldest first
+    coverage = ProfileCoverage(counts_before)
     latencies: list[float] = []
     to_record: list[float] = []
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
@@ -289,28 +333,21 @@ async def paced_latency(
             now = time.perf_counter()
             for records in batch.values():
                 for r in records:
-                    profile = orjson.loads(r.value)
-                    queue = pending.get(profile["user_id"], [])
-                    if profile["last_event_id"] not in queue:
-                        continue
-                    upto = queue.index(profile["last_event_id"]) + 1
-                    for event_id in queue[:upto]:
+                    for event_id in coverage.newly_covered(orjson.loads(r.value)):
                         latencies.append((now - sent_at.pop(event_id)) * 1000)
                         to_record.append(max(0.0, r.timestamp - sent_wall.pop(event_id) * 1000))
-                    del queue[:upto]
-                    last_match[0] = now
+                        last_match[0] = now
 
     receiver = asyncio.create_task(receive())
     t0 = time.perf_counter()
     for i, event in enumerate(events):
         await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
         sent_at[event["event_id"]], sent_wall[event["event_id"]] = time.perf_counter(), time.time()
-        pending.setdefault(event["user_id"], []).append(event["event_id"])
+        coverage.sent(event["user_id"], event["type"], event["event_id"])
         topic = TOPIC_OF_KIND[event["type"]].name
         await producer.send(topic, orjson.dumps(event), key=event["user_id"].encode())
     await producer.stop()
-    # Done when every event is matched, or nothing new matched for 5 s (an event whose user's
-    # last profile named a different event — topics interleave — is left out, not waited for).
+    # Done when every event is matched, or nothing new matched for 5 s.
     while not receiver.done() and time.perf_counter() - last_match[0] < 5.0:
         await asyncio.sleep(0.2)
     receiver.cancel()
@@ -370,7 +407,8 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
             for label, r, n in (("", rate, 45), ("_slow", 7.0, 15)):
                 delivery = asyncio.run(broker_delivery_latency(broker.bootstrap, 4 * parts, r, n))
                 report.ceilings.update({f"broker_delivery{label}_{k}_ms": v for k, v in percentiles(delivery).items()})
-            lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, cfg.latency_seconds))
+            before_counts = event_counts(worker, (f"u{i}" for i in range(cfg.users)))
+            lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, cfg.latency_seconds, before_counts))
             report.pipeline.update({f"latency_{k}_ms_at_half_rate": v for k, v in percentiles(lat).items()})
             report.pipeline.update({f"latency_to_record_{k}_ms_at_half_rate": v for k, v in percentiles(to_record).items()})
             report.pipeline["latency_samples"] = len(lat)

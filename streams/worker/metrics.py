@@ -12,8 +12,10 @@ Three kinds:
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 if TYPE_CHECKING:  # the app module builds both; only its type is needed here
     from streams.worker.app import Worker
 
+log = logging.getLogger(__name__)
 PREFIX = "interest_stream"
 # Counters of WorkerStats that are not event counts.
 _NOT_COUNTERS = {"recovered_after_s"}
@@ -66,6 +69,34 @@ class WorkerMetrics:
         self.gc_frozen_objects = Gauge(f"{PREFIX}_gc_frozen_objects",
                                        "Objects kept out of full garbage collections (frozen once ready)", registry=r)
         self.alerts = Counter(f"{PREFIX}_alerts", "News-sentiment alerts fired, by rule", ["rule"], registry=r)
+        self.stage_seconds = Histogram(f"{PREFIX}_batch_stage_seconds", "Seconds per stage of a user micro-batch",
+                                       ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+
+
+class StageClock:
+    """Seconds per stage of one micro-batch, into ``histogram`` when done; a batch that took longer
+    than ``slow_s`` is logged with its stages, so a stall shows where it went without a profiler."""
+
+    def __init__(self, histogram: Histogram, slow_s: float, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.histogram, self.slow_s, self.clock = histogram, slow_s, clock
+        self.started = self._last = clock()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        """The time since the last lap (or the start) was spent in ``stage``."""
+        now = self.clock()
+        self.stages[stage] = self.stages.get(stage, 0.0) + now - self._last
+        self._last = now
+
+    def done(self, records: int) -> float:
+        """Observe each stage's seconds; the batch's total (logged when over ``slow_s``, if set)."""
+        total = self.clock() - self.started
+        for stage, seconds in self.stages.items():
+            self.histogram.labels(stage).observe(seconds)
+        if self.slow_s and total > self.slow_s:
+            log.warning("slow user micro-batch: %.0f ms for %d records (%s)", total * 1000, records,
+                        ", ".join(f"{k} {v * 1000:.0f}" for k, v in self.stages.items() if v >= 0.0005))
+        return total
 
 
 class StateCollector:

@@ -24,6 +24,7 @@ from streams.state.updates import UserInput, WatcherChange, apply_user_batch, ch
 from streams.worker.catalogue import CatalogueGate
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
+from streams.worker.metrics import StageClock
 from streams.worker.placement import forward_headers, partition_for, source_of
 from streams.worker.readings import drift_labels, profiles_of
 
@@ -63,20 +64,27 @@ class UserHandler:
         return InterestState.from_bytes(stored) if stored else None
 
     async def handle(self, batch: Sequence[EventT]) -> None:
+        clock = StageClock(self.ctx.metrics.stage_seconds, self.ctx.settings.slow_batch_ms / 1000.0)
         try:
-            await self._handle(batch)
+            await self._handle(batch, clock)
+            await self.ctx.outbox.confirmed()  # (app.in_order waits for it too; timed here)
+            clock.lap("outputs_acknowledged")
+            clock.done(len(batch))
         except BaseException:
             # Its states may be updated in place and not written: none of the kept ones is trusted.
             self.states.clear()
             raise
 
-    async def _handle(self, batch: Sequence[EventT]) -> None:
+    async def _handle(self, batch: Sequence[EventT], clock: StageClock) -> None:
         ctx, stats = self.ctx, self.ctx.stats
         stats.batches += 1
         decoded = await self._decode(batch)
+        clock.lap("decode")
         await self._await_unindexed_items(decoded)
+        clock.lap("catalogue_wait")
         texts = [t for _, r in decoded if (t := text_of(r)) is not None]
         vectors = await ctx.encode(texts)  # one forward pass for the whole micro-batch
+        clock.lap("encode")
         if texts:
             ctx.topics.observe(vectors.facets["topic"], texts)
         inputs, text_row = self._inputs(decoded, vectors)
@@ -87,6 +95,7 @@ class UserHandler:
                 # *current event*, and outside it that is whichever event the micro-batch last buffered.
                 with event_context(event):
                     stored[record.user_id] = self.states.read(record.user_id, self.table.get(record.user_id))
+        clock.lap("read_states")
         # Ranking lessons read each user's state just before the chosen event is applied (a
         # lesson from the state before the whole batch taught the ranker from stale contexts:
         # MovieLens users rate in bursts). On the event loop, like the engagement follower that
@@ -101,7 +110,9 @@ class UserHandler:
         result = apply_user_batch(inputs, stored, ctx.settings, ctx.layout, lesson_before if chosen else None)
         # Before any await: the catalogue and the engagements the candidates read are as they
         # were while the batch was applied.
+        clock.lap("apply")
         lessons = self._lessons(inputs, views)
+        clock.lap("ranking_lessons")
 
         for pos, reason in result.rejected:
             await ctx.dead_letter(decoded[pos][0], reason)
@@ -124,29 +135,36 @@ class UserHandler:
                 self.table[user_id] = raw
                 written[user_id] = (raw, state)
         self.states.settle(stored, written)
+        clock.lap("write_states")
         # Only users with a Z (not those with only watchlist changes so far) get a profile record.
         profiles = profiles_of(ctx, {u: s for u, s in result.states.items() if s is not None and not s.empty})
         for user_id, profile in profiles.items():
             await ctx.outbox.send(PROFILES.name, user_id.encode(), dump_json(profile.to_dict()))
+        clock.lap("profiles")
         self._observe_latency(decoded, result.applied)
         if result.applied:
             rows = np.stack([inputs[pos].z for pos in result.applied])
             for labels in drift_labels(ctx, rows):
                 self.drift.observe(labels)
+        clock.lap("drift")
         rated = [(decoded[pos][0], decoded[pos][1].text, text_row[pos], decoded[pos][1].rating)
                  for pos in result.applied if isinstance(decoded[pos][1], ReviewEvent)]
         if rated:
             await self.heads.learn_sentiment(rated, vectors)
+            clock.lap("learn_sentiment")
         step = None
         if ctx.recommender is not None and result.applied:
             step = await self.heads.propose_ranking([lessons[p] for p in result.applied if p in lessons])
+            clock.lap("learn_ranking")
         if ctx.recommender is not None and result.previous_items:  # redelivered ones too: see apply_user_batch
             # A step comes only with applied clicks or reviews, so always with this record.
             await self._publish_engagements(decoded, result.previous_items, step)
         if decoded:
             await self.heads.save_topics(decoded[-1][0])
+        clock.lap("engagements_topics")
         with ctx.metrics.changelog_wait_seconds.time():
             await self.table.delivered()  # before in_order lets this batch's offsets be committed
+        clock.lap("states_acknowledged")
         # Counted once the batch is done (learning included), so a reader of /healthz who sees
         # its events applied sees all of their effects too.
         tally = result.tally
