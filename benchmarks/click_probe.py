@@ -22,9 +22,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from latency_probe import histogram_mean, metrics_text, probe_worker, split_args  # next to this file
+from latency_probe import probe_worker, split_args  # next to this file
 
-from streams.tools.bench import throughput
+from streams.tools.bench import histogram_mean, metrics_text, throughput
 
 
 def cpu_seconds(pid: int) -> float:

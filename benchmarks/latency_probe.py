@@ -12,33 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from streams.tools.bench import BenchConfig, StreamMaker, event_counts, feed, paced_latency, percentiles
+from streams.tools.bench import (
+    BenchConfig,
+    StreamMaker,
+    event_counts,
+    feed,
+    histogram_mean,
+    metrics_text,
+    paced_latency,
+    percentiles,
+    stage_ms_per_batch,
+)
 from streams.tools.broker import EmbeddedBroker
 from streams.tools.process import WorkerProcess
-
-
-def histogram_mean(metrics: str, name: str) -> tuple[float, float]:
-    """(sum, count) of a Prometheus histogram over all its label sets."""
-    total = count = 0.0
-    for line in metrics.splitlines():
-        if m := re.match(rf"{name}_(sum|count)(?:{{[^}}]*}})? ([0-9.e+-]+)$", line):
-            if m.group(1) == "sum":
-                total += float(m.group(2))
-            else:
-                count += float(m.group(2))
-    return total, count
-
-
-def metrics_text(worker: WorkerProcess) -> str:
-    with urllib.request.urlopen(f"{worker.base}/metrics", timeout=5) as resp:
-        return resp.read().decode()
 
 
 @contextlib.contextmanager
@@ -68,6 +59,8 @@ def split_args(args: list[str]) -> tuple[list[str], dict[str, str]]:
 def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> None:
     with probe_worker("latency-probe-", extra) as (broker, worker, maker):
         feed(maker.text_events(300), broker.url, "warm-up", 4)  # the encoder's first passes are slow
+        # Not timed while the warm-up is still being applied (its backlog was the first round's p99).
+        worker.wait_until(lambda h: h["events_applied"] >= 300, 300, "the warm-up")
         before = metrics_text(worker)
         for _ in range(rounds):
             counts = event_counts(worker, (f"u{i}" for i in range(BenchConfig().users)))
@@ -78,6 +71,7 @@ def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> Non
     for name in ("interest_stream_batch_records", "interest_stream_encode_seconds"):
         (s0, c0), (s1, c1) = histogram_mean(before, name), histogram_mean(after, name)
         print(f"{name}: mean {(s1 - s0) / max(1.0, c1 - c0):.3f} over {c1 - c0:.0f}")
+    print("ms per user micro-batch by stage:", {k: round(v, 1) for k, v in stage_ms_per_batch(before, after).items()})
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import re
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -115,6 +116,39 @@ class StreamMaker:
     def clicks(self, n: int) -> list[dict[str, Any]]:
         return [{"type": "click", "event_id": self._id(), "user_id": f"u{self.rng.randrange(self.cfg.users)}",
                  "item_id": f"it{self.rng.randrange(self.cfg.items)}", "ts": time.time()} for _ in range(n)]
+
+
+def metrics_text(worker: WorkerProcess) -> str:
+    """The worker's /metrics page."""
+    with urllib.request.urlopen(f"{worker.base}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def histogram_mean(metrics: str, name: str) -> tuple[float, float]:
+    """(sum, count) of a Prometheus histogram over all its label sets."""
+    total = count = 0.0
+    for line in metrics.splitlines():
+        if m := re.match(rf"{name}_(sum|count)(?:{{[^}}]*}})? ([0-9.e+-]+)$", line):
+            if m.group(1) == "sum":
+                total += float(m.group(2))
+            else:
+                count += float(m.group(2))
+    return total, count
+
+
+def stage_ms_per_batch(before: str, after: str) -> dict[str, float]:
+    """Milliseconds per user micro-batch spent in each stage (``StageClock``) between two reads of
+    /metrics: a stage not in every batch (learning) is averaged over all of them."""
+    def sums(metrics: str) -> dict[str, float]:
+        return {m.group(1): float(m.group(2)) for line in metrics.splitlines()
+                if (m := re.match(r'interest_stream_batch_stage_seconds_sum{stage="([^"]+)"} ([0-9.e+-]+)$', line))}
+
+    def batches(metrics: str) -> float:
+        m = re.search(r'^interest_stream_batch_stage_seconds_count{stage="decode"} ([0-9.e+-]+)$', metrics, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    n, early = batches(after) - batches(before), sums(before)
+    return {stage: 1000 * (total - early.get(stage, 0.0)) / n for stage, total in sums(after).items()} if n else {}
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -407,8 +441,11 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
             for label, r, n in (("", rate, 45), ("_slow", 7.0, 15)):
                 delivery = asyncio.run(broker_delivery_latency(broker.bootstrap, 4 * parts, r, n))
                 report.ceilings.update({f"broker_delivery{label}_{k}_ms": v for k, v in percentiles(delivery).items()})
-            before_counts = event_counts(worker, (f"u{i}" for i in range(cfg.users)))
+            before_counts, before_metrics = event_counts(worker, (f"u{i}" for i in range(cfg.users))), metrics_text(worker)
             lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, cfg.latency_seconds, before_counts))
+            # Where the micro-batches' time went meanwhile (the encoder, mostly: RESULTS.md).
+            report.pipeline.update({f"latency_batch_{k}_ms": v for k, v in
+                                    stage_ms_per_batch(before_metrics, metrics_text(worker)).items()})
             report.pipeline.update({f"latency_{k}_ms_at_half_rate": v for k, v in percentiles(lat).items()})
             report.pipeline.update({f"latency_to_record_{k}_ms_at_half_rate": v for k, v in percentiles(to_record).items()})
             report.pipeline["latency_samples"] = len(lat)
@@ -502,6 +539,9 @@ def format_report(r: Report) -> str:
         f"({p['latency_samples']} events)",
         f"    of which to the profile record's timestamp: p50 {p['latency_to_record_p50_ms_at_half_rate']:.0f} ms, "
         f"p99 {p['latency_to_record_p99_ms_at_half_rate']:.0f} ms (the rest is the reader's fetch)",
+        "    user micro-batches meanwhile, ms each: " + ", ".join(
+            f"{k.removeprefix('latency_batch_').removesuffix('_ms')} {v:.1f}" for k, v in p.items()
+            if k.startswith("latency_batch_") and v >= 0.05),
         f"  recommendation over HTTP (k=10): p50 {p['recommendation_p50_ms']:.1f} ms, p95 {p['recommendation_p95_ms']:.1f} ms, "
         f"p99 {p['recommendation_p99_ms']:.1f} ms",
         "ratios",

@@ -23,8 +23,11 @@ def test_tiny_bench_reports_every_figure(tmp_path):
     # A profile record is stamped before a reader gets it (the timestamps are ms, hence the 1 ms).
     assert report.pipeline["latency_to_record_p50_ms_at_half_rate"] <= report.pipeline["latency_p50_ms_at_half_rate"] + 1
     assert report.pipeline["texts_per_encode_call"] > 1  # micro-batching happened
+    # The stages of the micro-batches during the latency phase, from the worker's /metrics.
+    assert report.pipeline["latency_batch_encode_ms"] > 0 and report.pipeline["latency_batch_profiles_ms"] > 0
     assert orjson.loads(out.read_bytes())["ratios"] == report.ratios
     text = format_report(report)
+    assert "micro-batches meanwhile" in text and "encode " in text
     assert "text events / encoder ceiling" in text and "naive baseline" in text
     # Clicks again once every user has about long_history clicks (the first figure: 10 each).
     assert report.pipeline["clicks_per_user_before_long_history_clicks"] == 30
