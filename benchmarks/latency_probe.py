@@ -63,7 +63,7 @@ def main(rate: float, rounds: int, seconds: float, extra: dict[str, str]) -> Non
         worker.wait_until(lambda h: h["events_applied"] >= 300, 300, "the warm-up")
         before = metrics_text(worker)
         for _ in range(rounds):
-            counts = event_counts(worker, (f"u{i}" for i in range(BenchConfig().users)))
+            counts = event_counts(worker, (f"u{i}" for i in range(maker.cfg.users)))
             lat, to_record = asyncio.run(paced_latency(broker, maker.text_events, rate, seconds, counts))
             print("p50/p95/p99 ms:", {k: round(v) for k, v in percentiles(lat).items()}, f"({len(lat)} events);",
                   "to the record's timestamp:", {k: round(v) for k, v in percentiles(to_record).items()})

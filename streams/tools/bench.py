@@ -286,10 +286,12 @@ def throughput(worker: WorkerProcess, events: list[dict[str, Any]], broker_url: 
 
 
 def event_counts(worker: WorkerProcess, users: Iterable[str]) -> dict[str, dict[str, int]]:
-    """Each user's applied events by kind, from the profile API (none yet: {})."""
+    """Each user's applied events by kind, from the profile API (none yet, 404: {})."""
     out = {}
     for user in users:
         status, body = get_json(f"{worker.base}/users/{user}/profile")
+        if status not in (200, 404):  # a guessed baseline would misplace every event after it
+            raise RuntimeError(f"reading {user}'s profile for its event counts: HTTP {status} {body}")
         out[user] = dict(body["event_counts"]) if status == 200 else {}
     return out
 
@@ -304,6 +306,9 @@ class ProfileCoverage:
     topics), so a record's ``last_event_id`` alone does not say which events it covers: matching on
     it, as the bench did before 2026-12-07, timed a search applied in the same micro-batch as a
     review sent before it to that user's next profile record, seconds later.
+
+    It assumes every event sent is applied once (none dead-lettered, duplicate or forgotten), as
+    the bench's are: a count that grew by more than was sent means a wrong baseline, and raises.
     """
 
     def __init__(self, counts_before: Mapping[str, Mapping[str, int]]) -> None:
@@ -320,9 +325,13 @@ class ProfileCoverage:
         before = self.counts_before.get(user, {})
         for kind, count in profile["event_counts"].items():
             key = (user, kind)
-            ids = self._sent.get(key, [])
+            ids = self._sent.get(key)
+            if not ids:
+                continue  # a kind not sent here (the clicks of an earlier phase)
             done = self._covered.get(key, 0)
-            upto = min(count - before.get(kind, 0), len(ids))
+            upto = count - before.get(kind, 0)
+            if upto > len(ids):
+                raise ValueError(f"{user}'s {kind} count grew by {upto} with {len(ids)} sent: a wrong baseline")
             if upto > done:
                 out.extend(ids[done:upto])
                 self._covered[key] = upto
@@ -384,6 +393,8 @@ async def paced_latency(
     # Done when every event is matched, or nothing new matched for 5 s.
     while not receiver.done() and time.perf_counter() - last_match[0] < 5.0:
         await asyncio.sleep(0.2)
+    if receiver.done():
+        receiver.result()  # a reader that failed raises here, not a short list of samples
     receiver.cancel()
     await consumer.stop()
     return latencies, to_record

@@ -3,7 +3,8 @@ in a registry of the worker's own so several workers in one process never mix).
 
 Three kinds:
 - recorded where things happen (``WorkerMetrics``): dead letters by topic and reason, event ->
-  profile latency (arrival time and event time), micro-batch sizes, encoder seconds, alerts by rule;
+  profile latency (arrival time and event time), micro-batch sizes, encoder seconds, alerts by rule,
+  and each user micro-batch's seconds by stage (``StageClock``: slow batches are logged with them);
 - read when scraped (``StateCollector``): the worker's counters (``WorkerStats``), index size,
   encoder cache, learned-head versions, broker reachability, consumer lag per input partition;
 - the garbage collector's passes per generation (prometheus_client's ``GCCollector``) and the
@@ -28,6 +29,7 @@ PREFIX = "interest_stream"
 # Counters of WorkerStats that are not event counts.
 _NOT_COUNTERS = {"recovered_after_s"}
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 EVENT_TIME_BUCKETS = (1.0, 10.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
 
 
@@ -69,8 +71,9 @@ class WorkerMetrics:
         self.gc_frozen_objects = Gauge(f"{PREFIX}_gc_frozen_objects",
                                        "Objects kept out of full garbage collections (frozen once ready)", registry=r)
         self.alerts = Counter(f"{PREFIX}_alerts", "News-sentiment alerts fired, by rule", ["rule"], registry=r)
+        # Finer than LATENCY_BUCKETS: most stages take well under a millisecond.
         self.stage_seconds = Histogram(f"{PREFIX}_batch_stage_seconds", "Seconds per stage of a user micro-batch",
-                                       ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+                                       ["stage"], buckets=STAGE_BUCKETS, registry=r)
 
 
 class StageClock:

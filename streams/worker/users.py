@@ -67,13 +67,15 @@ class UserHandler:
         clock = StageClock(self.ctx.metrics.stage_seconds, self.ctx.settings.slow_batch_ms / 1000.0)
         try:
             await self._handle(batch, clock)
-            await self.ctx.outbox.confirmed()  # (app.in_order waits for it too; timed here)
+            # Every agent's sends so far, not only this batch's (app.in_order waits for them too).
+            await self.ctx.outbox.confirmed()
             clock.lap("outputs_acknowledged")
-            clock.done(len(batch))
         except BaseException:
             # Its states may be updated in place and not written: none of the kept ones is trusted.
             self.states.clear()
             raise
+        finally:
+            clock.done(len(batch))  # a batch that failed after a long wait shows where it waited too
 
     async def _handle(self, batch: Sequence[EventT], clock: StageClock) -> None:
         ctx, stats = self.ctx, self.ctx.stats
@@ -123,6 +125,7 @@ class UserHandler:
             # A forget's removes come from the state its tombstone deletes: read again after a
             # crash, it finds no state to send them from, so they are acknowledged before it.
             await ctx.outbox.confirmed()
+        clock.lap("dead_letters_watchers")
         # Offsets are acknowledged only after the whole batch, so a crash re-delivers it entirely.
         written: dict[str, tuple[bytes, InterestState] | None] = {}
         for user_id, state in result.states.items():

@@ -1,13 +1,14 @@
 """How the bench decides which sent events a profile record covers (streams.tools.bench.ProfileCoverage):
 each event is timed to the first record whose state includes it, whatever order the worker applied
-events of different kinds in."""
+events of different kinds in; and how it reads the micro-batches' stages from /metrics."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.tools.bench import ProfileCoverage
+from streams.tools.bench import ProfileCoverage, stage_ms_per_batch
 
 
 def record(user: str, counts: dict[str, int], last: str) -> dict:
@@ -15,9 +16,9 @@ def record(user: str, counts: dict[str, int], last: str) -> dict:
 
 
 def test_a_search_applied_with_an_earlier_review_is_covered_by_that_record():
-    # Sent: review r1, then search s1. The micro-batch applies the searches topic's records before
-    # the reviews topic's, so its record names r1 last; it covers both (matching on last_event_id
-    # covered r1 only and timed s1 to the user's next record).
+    # Sent: review r1, then search s1, from two topics. One micro-batch applies both, r1 last, so
+    # its record names r1; it covers both (matching on last_event_id covered r1 only and timed s1
+    # to the user's next record).
     cov = ProfileCoverage({"u1": {"search": 4}})
     cov.sent("u1", "review", "r1")
     cov.sent("u1", "search", "s1")
@@ -81,3 +82,24 @@ def test_every_event_is_covered_once_by_the_first_record_that_includes_it(data, 
                 covered_at[event_id] = batch_no
         start = end
     assert covered_at == applied_in
+
+
+def test_a_count_grown_past_what_was_sent_is_a_wrong_baseline():
+    cov = ProfileCoverage({"u1": {"search": 2}})
+    cov.sent("u1", "search", "s1")
+    with pytest.raises(ValueError, match="wrong baseline"):
+        cov.newly_covered(record("u1", {"search": 4}, last="s1"))
+
+
+def test_stages_per_micro_batch_from_two_reads_of_the_metrics_page():
+    def page(decode_count: float, encode_sum: float, learn_sum: float) -> str:
+        return "\n".join([
+            "# TYPE interest_stream_batch_stage_seconds histogram",
+            f'interest_stream_batch_stage_seconds_count{{stage="decode"}} {decode_count}',
+            'interest_stream_batch_stage_seconds_sum{stage="decode"} 0.5',
+            f'interest_stream_batch_stage_seconds_sum{{stage="encode"}} {encode_sum}',
+            f'interest_stream_batch_stage_seconds_sum{{stage="learn_sentiment"}} {learn_sum}',
+            'interest_stream_encode_seconds_sum 99.0'])
+    stages = stage_ms_per_batch(page(10, 2.0, 0.0), page(30, 3.0, 0.2))
+    assert stages == {"decode": 0.0, "encode": 50.0, "learn_sentiment": 10.0}  # ms per batch, over 20 batches
+    assert stage_ms_per_batch(page(10, 2.0, 0.0), page(10, 2.0, 0.0)) == {}  # no batch in between
