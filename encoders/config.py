@@ -16,7 +16,11 @@ class EncoderConfig:
     # fp32 on other CPUs, where bf16 is emulated and slower. Or float32 | bfloat16 | float16 (CUDA).
     dtype: str = "auto"
     max_length: int = 128  # tokens per text; longer texts are truncated
-    batch_size: int = 64  # texts per forward pass
+    batch_size: int = 64  # texts per forward pass, at most
+    # A micro-batch's texts are split into the passes that pad least for their number: a pass's
+    # cost is taken as this many tokens plus its padded tokens (encoders/passes.py; measured on a
+    # 2-core CPU). 0: passes of batch_size texts in length order, however long each is.
+    pass_overhead_tokens: int = 80
     cache_size: int = 10_000  # recent texts whose facet vectors are kept (repeated searches); 0 = off
     # The sentiment head also reads this hidden layer, mean-pooled (1 .. the model's layers; 0 =
     # the last layer only). all-MiniLM-L6-v2's 4th of 6 still carries the wording that sentiment

@@ -16,6 +16,7 @@ import torch
 from encoders.config import ENCODER_DTYPES, EncoderConfig
 from encoders.errors import ModelLoadError
 from encoders.heads import FacetHead, SentimentHead, StyleHead, TopicHead
+from encoders.passes import plan_passes
 from schemas.facets import FACET_NAMES, l2_normalise
 
 log = logging.getLogger(__name__)
@@ -147,11 +148,13 @@ class FacetEncoder:
         return {name: head.dim for name, head in self.heads.items()}
 
     @torch.inference_mode()
-    def _forward(self, texts: Sequence[str], middle: int) -> np.ndarray:
-        """(n, hidden) mean-pooled last layer, and beside it hidden layer ``middle`` if not 0."""
-        batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
-        ).to(self.device)
+    def _forward(self, tokens: Mapping[str, Sequence[Sequence[int]]], middle: int) -> np.ndarray:
+        """(n, hidden) mean-pooled last layer, and beside it hidden layer ``middle`` if not 0, of
+        texts already tokenized (``tokens``: the tokenizer's lists), padded here to the longest."""
+        width = max(len(ids) for ids in tokens["input_ids"])
+        pad = {"input_ids": self.tokenizer.pad_token_id or 0}
+        batch = {key: torch.tensor([list(row) + [pad.get(key, 0)] * (width - len(row)) for row in rows], dtype=torch.long)
+                 .to(self.device) for key, rows in tokens.items()}
         with cpu_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext():
             out = self.model(**batch, output_hidden_states=bool(middle))
         layers = [out.last_hidden_state] + ([out.hidden_states[middle]] if middle else [])
@@ -163,18 +166,22 @@ class FacetEncoder:
 
     def _embed_layers(self, texts: Sequence[str], with_middle: bool = True) -> np.ndarray:
         """Texts -> (n, hidden) unit rows of the last layer, and beside them the middle layer's
-        (unit rows too) when the sentiment head reads one and ``with_middle``; sorted by length so
-        each forward pass pads little."""
+        (unit rows too) when the sentiment head reads one and ``with_middle``. Tokenized once,
+        sorted by token count and split into the passes that pad least for their number
+        (``encoders/passes.py``: short searches no longer pad to a long review's length)."""
         middle = self._middle if with_middle else 0
         width = self.embedding_dim * (2 if middle else 1)
         out = np.empty((len(texts), width), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        size = self.config.batch_size
-        for start in range(0, len(order), size):
-            idx = order[start : start + size]
-            out[idx] = self._forward([texts[i] for i in idx], middle)
+        tokens = self.tokenizer(list(texts), truncation=True, max_length=self.config.max_length)
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tokens]
+        lengths = [len(ids) for ids in tokens["input_ids"]]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        for start, end in plan_passes([lengths[i] for i in order], self.config.batch_size,
+                                      self.config.pass_overhead_tokens):
+            idx = order[start:end]
+            out[idx] = self._forward({k: [tokens[k][i] for i in idx] for k in keys}, middle)
         d = self.embedding_dim
         return np.hstack([l2_normalise(out[:, :d]), l2_normalise(out[:, d:]) if middle else out[:, d:]])
 

@@ -200,6 +200,9 @@ class Settings:
             raise SettingsError(f"faiss_threads must be >= 0 (0 = FAISS's default), got {self.faiss_threads}")
         if self.encoder.dtype not in ENCODER_DTYPES:
             raise SettingsError(f"encoder dtype must be one of {', '.join(ENCODER_DTYPES)}, got {self.encoder.dtype!r}")
+        if self.encoder.pass_overhead_tokens < 0:
+            raise SettingsError(f"encoder pass_overhead_tokens must be >= 0 (0 = passes of batch_size), "
+                                f"got {self.encoder.pass_overhead_tokens}")
         if self.encoder.threads < 0:
             raise SettingsError(f"encoder threads must be >= 0 (0 = torch's default), got {self.encoder.threads}")
         if self.batch_max < 1 or self.batch_wait_ms < 0:
@@ -312,6 +315,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "ENCODER_DTYPE": ("encoder.dtype", str),
     "MAX_LENGTH": ("encoder.max_length", int),
     "ENCODER_BATCH_SIZE": ("encoder.batch_size", int),
+    "ENCODER_PASS_OVERHEAD_TOKENS": ("encoder.pass_overhead_tokens", int),
     "ENCODER_CACHE_SIZE": ("encoder.cache_size", int),
     "ENCODER_SENTIMENT_LAYER": ("encoder.sentiment_layer", int),
     "ENCODER_THREADS": ("encoder.threads", int),

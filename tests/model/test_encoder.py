@@ -77,9 +77,21 @@ def test_one_forward_pass_per_micro_batch_and_duplicates_encoded_once(encoder):
     out = encoder.encode(texts)
     assert encoder.forward_passes - before == math.ceil(10 / encoder.config.batch_size)
     np.testing.assert_array_equal(out.facets["topic"][0], out.facets["topic"][10])
-    # Batching (with length sorting) gives the same vectors as encoding one text at a time.
-    single = encoder.encode([texts[3]]).facets["topic"][0]
-    np.testing.assert_allclose(out.facets["topic"][3], single, atol=1e-5)
+    # Batching (with length sorting) gives the same vectors as encoding one text at a time (a
+    # forward pass of its own: encode would answer from the cache).
+    single = encoder.sentiment_inputs([texts[3]])[0]
+    np.testing.assert_allclose(out.sentiment_inputs[3], single, atol=1e-5)
+
+
+def test_short_texts_are_not_padded_to_a_long_ones_length(encoder):
+    short = [f"cheap tent {i} {id(encoder)}" for i in range(8)]
+    long = [" ".join(["a long review of a camping stove that boils water fast"] * 9) + f" {i}" for i in range(2)]
+    before = encoder.forward_passes
+    out = encoder.encode(long[:1] + short + long[1:])
+    assert encoder.forward_passes - before == 2  # the short ones in one pass, the long ones in another
+    # The same inputs as each text alone (sentiment_inputs: a forward pass, never the cache).
+    for row, text in enumerate(long[:1] + short + long[1:]):
+        np.testing.assert_allclose(out.sentiment_inputs[row], encoder.sentiment_inputs([text])[0], atol=1e-5)
 
 
 def test_recent_texts_are_served_from_the_lru_cache():
