@@ -85,11 +85,12 @@ class UserHandler:
         await self._await_unindexed_items(decoded)
         clock.lap("catalogue_wait")
         texts = [t for _, r in decoded if (t := text_of(r)) is not None]
-        vectors = await ctx.encode(texts)  # one forward pass for the whole micro-batch
+        vectors = await ctx.encode(texts)  # one call for the whole micro-batch (passes planned by length)
         clock.lap("encode")
         if texts:
             ctx.topics.observe(vectors.facets["topic"], texts)
         inputs, text_row = self._inputs(decoded, vectors)
+        clock.lap("topics_inputs")
         stored: dict[str, InterestState | None] = {}
         for event, record in decoded:
             if record.user_id not in stored:

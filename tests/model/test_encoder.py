@@ -77,7 +77,7 @@ def test_one_forward_pass_per_micro_batch_and_duplicates_encoded_once(encoder):
     out = encoder.encode(texts)
     assert encoder.forward_passes - before == math.ceil(10 / encoder.config.batch_size)
     np.testing.assert_array_equal(out.facets["topic"][0], out.facets["topic"][10])
-    # Batching (with length sorting) gives the same vectors as encoding one text at a time (a
+    # Batching (passes planned by length) gives the same vectors as encoding one text at a time (a
     # forward pass of its own: encode would answer from the cache).
     single = encoder.sentiment_inputs([texts[3]])[0]
     np.testing.assert_allclose(out.sentiment_inputs[3], single, atol=1e-5)
