@@ -33,6 +33,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def learner_pid(worker) -> int | None:
+    """The worker's learner process (ranking lessons), if one runs."""
+    lessons = ((worker.health() or {}).get("recommender") or {}).get("lessons") or {}
+    return lessons.get("process_pid")
+
+
 def machine_ticks() -> tuple[int, int]:
     """(stolen, all) CPU ticks of the machine so far: time the hypervisor gave this VM's cores to
     others shows as steal, one reason a round is slower than the one before."""
@@ -55,7 +61,9 @@ def main(rounds: int, n: int, users: str, extra: dict[str, str]) -> None:
         before, cpu0 = metrics_text(worker), cpu_seconds(worker.proc.pid)
         rates, last = [], before
         for r in range(rounds):  # the same users (unless USERS=…): their histories grow by n / 200 clicks
+            learner = learner_pid(worker)
             w0, b0, (st0, all0) = cpu_seconds(worker.proc.pid), cpu_seconds(broker.pid), machine_ticks()
+            l0 = cpu_seconds(learner) if learner else 0.0
             clicks, prefix = maker.clicks(n), round_users(users, r, rounds)
             for click in clicks if prefix else ():
                 click["user_id"] = prefix + click["user_id"]
@@ -66,7 +74,8 @@ def main(rounds: int, n: int, users: str, extra: dict[str, str]) -> None:
             st1, all1 = machine_ticks()
             print(f"round {r}{' (new users)' if prefix else ''}: {rates[-1]:.0f} clicks/s; per click: worker CPU "
                   f"{(cpu_seconds(worker.proc.pid) - w0) * 1000 / n:.3f} ms, broker CPU {(cpu_seconds(broker.pid) - b0) * 1000 / n:.3f} ms,"
-                  f" waiting for state writes {waited * 1000 / n:.3f} ms; steal {100 * (st1 - st0) / max(1, all1 - all0):.0f} %")
+                  f" waiting for state writes {waited * 1000 / n:.3f} ms; steal {100 * (st1 - st0) / max(1, all1 - all0):.0f} %"
+                  + (f"; learner process CPU {(cpu_seconds(learner) - l0) * 1000 / n:.3f} ms" if learner else ""))
         cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
     (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, last))
     print("clicks/s per round:", [round(r) for r in rates], "median", round(statistics.median(rates)),

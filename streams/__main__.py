@@ -1,3 +1,4 @@
 from streams.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned process (the learner) imports it
+    main()

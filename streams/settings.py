@@ -57,6 +57,11 @@ class RecommendSettings:
     engagement: EngagementConfig = field(default_factory=EngagementConfig)
     ranker: RankerConfig = field(default_factory=RankerConfig)
     candidates: RecommendConfig = field(default_factory=RecommendConfig)
+    # Where the ranking lessons are built: "process" (a learner process beside the worker, on
+    # another core: streams/worker/learner.py) or "inline" (on the worker's event loop; no second
+    # copy of the catalogue and engagements in memory).
+    lessons: str = "process"
+    learner_restart_s: float = 5.0  # after the learner process ends, lessons in line until a new one starts
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,10 @@ class Settings:
             raise SettingsError("popularity half-lives must be > 0 (at least one)")
         if r.candidates.per_source < 1 or r.ranker.lr < 0 or r.candidates.learn_per_batch < 0 or r.candidates.learn_every < 1:
             raise SettingsError("recommend per_source >= 1, ranker lr >= 0, learn_per_batch >= 0, learn_every >= 1")
+        if r.learner_restart_s < 0:
+            raise SettingsError(f"ranker learner_restart_s must be >= 0, got {r.learner_restart_s}")
+        if r.lessons not in ("process", "inline"):
+            raise SettingsError(f"ranker lessons must be 'process' or 'inline', got {r.lessons!r}")
         b = r.engagement.behaviour
         if b.dim < 1 or b.lr < 0 or b.negatives < 0:
             raise SettingsError(f"behaviour dim >= 1, lr >= 0, negatives >= 0; got {b.dim}, {b.lr}, {b.negatives}")
@@ -350,6 +359,8 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CANDIDATES_PER_SOURCE": ("recommend.candidates.per_source", int),
     "RANKER_LEARN_PER_BATCH": ("recommend.candidates.learn_per_batch", int),
     "RANKER_LEARN_EVERY": ("recommend.candidates.learn_every", int),
+    "RANKER_LESSONS": ("recommend.lessons", str),
+    "RANKER_LEARNER_RESTART_S": ("recommend.learner_restart_s", float),
     "BEHAVIOUR": ("recommend.engagement.behaviour.enabled", parse_bool),
     "BEHAVIOUR_DIM": ("recommend.engagement.behaviour.dim", int),
     "BEHAVIOUR_LR": ("recommend.engagement.behaviour.lr", float),

@@ -182,6 +182,10 @@ class Engagements:
         row.add(b, w, self.config.row_max)
 
     # -- reads -------------------------------------------------------------------------------------
+    def folded(self, user_id: str, event_id: str) -> bool:
+        """Whether this engagement is in the state (among the last ``dedup`` folded in)."""
+        return (user_id, event_id) in self._seen
+
     def popularity(self, at: float | None = None) -> tuple[list[str], np.ndarray]:
         """(item ids, (half-lives, items) decayed popularity at time ``at``; default the newest event)."""
         n = len(self._ids)

@@ -104,6 +104,16 @@ def user_view(state: InterestState, layout: Layout) -> UserView:
 
 
 @dataclass(frozen=True)
+class Lesson:
+    """A click or review chosen as a ranking lesson, with the user's view just before it."""
+
+    user_id: str
+    event_id: str
+    item_id: str  # engaged with
+    view: UserView
+
+
+@dataclass(frozen=True)
 class Scored:
     item_id: str
     score: float
@@ -226,6 +236,16 @@ class Recommender:
 
     def recommend(self, user: UserView, k: int) -> list[Scored]:
         return self.rank(self.candidates(user), k)
+
+    def examples(self, lessons: Sequence[Lesson]) -> list[Example | None]:
+        """Each lesson as a ranking example: the candidates the user would have been shown just
+        before it (its item added if no source brought it), and which was engaged with; None where
+        the item is not in the catalogue. One ``candidates_many`` for all of them (in the worker's
+        event loop, or in the learner process: streams/worker/learner.py)."""
+        if not lessons:
+            return []
+        cands = self.candidates_many([x.view for x in lessons], [[x.item_id] for x in lessons])
+        return [self.example(x.user_id, c, x.item_id) for x, c in zip(lessons, cands)]
 
     def example(self, user_id: str, cands: Candidates, item_id: str) -> Example | None:
         """The engagement with ``item_id`` as a ranking lesson, from candidates computed with

@@ -576,7 +576,8 @@ def format_report(r: Report) -> str:
             f"big catalogue over HTTP: {p['big_http_items']:.0f} items, a new worker reading the item vectors log",
             f"  start -> catalogue indexed      {p['big_http_start_to_indexed_s']:.0f} s, IVF search from "
             f"{p['big_http_start_to_ivf_s']:.0f} s (IVF{p['big_http_ivf_lists']:.0f} trained at "
-            f"{p['big_http_ivf_built_items']:.0f} items); worker {p['big_http_rss_mb']:.0f} MB, broker "
+            f"{p['big_http_ivf_built_items']:.0f} items); worker {p['big_http_rss_mb']:.0f} MB, its learner process "
+            f"{p.get('big_http_learner_rss_mb', 0):.0f} MB, broker "
             f"{p['big_http_broker_rss_mb']:.0f} MB resident",
             f"  recommendation over HTTP (k=10): p50 {p['big_http_recommendation_http_p50_ms']:.1f} ms, "
             f"p95 {p['big_http_recommendation_http_p95_ms']:.1f} ms, p99 {p['big_http_recommendation_http_p99_ms']:.1f} ms "

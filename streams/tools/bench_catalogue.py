@@ -207,6 +207,15 @@ def _served_recall(base: str, clicked: Mapping[str, set[str]], exact: faiss.Inde
     return hits / (k * len(users))
 
 
+def learner_settled(health: dict) -> bool:
+    """The worker's learner process (if it runs one) has read the catalogue and built its index."""
+    lessons = (health.get("recommender") or {}).get("lessons") or {}
+    if lessons.get("where") != "process":
+        return True
+    index = lessons.get("index") or {}
+    return bool(lessons.get("caught_up")) and not index.get("building") and index.get("search") == health["index"]["search"]
+
+
 def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: int, workdir: Path,
                             facet_weights: Mapping[str, float], users: int = 200, clicks: int = 4000,
                             queries: int = 400, seed: int = 0, env: Mapping[str, str] | None = None) -> dict[str, float]:
@@ -238,6 +247,8 @@ def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: i
             health = worker.wait_until(lambda h: h["index"]["search"] == "ivf" and not h["index"]["building"], 1800,
                                        "the IVF index")
             out["start_to_ivf_s"] = time.perf_counter() - t
+            # Its learner process (ranking lessons) builds its own copy of the index: measured once that is done too.
+            worker.wait_until(learner_settled, 1800, "the learner process's index")
             out.update(ivf_lists=health["index"]["lists"], ivf_built_items=health["index"]["built_items"],
                        ivf_builds=health["index"]["builds"], ivf_nprobe=health["index"]["nprobe"])
             bar.update()
@@ -258,6 +269,8 @@ def big_catalogue_over_http(layout: Mapping[str, int], partitions: int, items: i
             out["recommendation_http_p95_ms"] = float(np.percentile(lat, 95))
             out["facet_recall_at_10_http"] = _served_recall(worker.base, clicked, exact, packer.pack)
             out.update(_rss_mb(worker.proc.pid))
+            learner = worker.health()["recommender"]["lessons"].get("process_pid")
+            out["learner_rss_mb"] = _rss_mb(learner)["rss_mb"] if learner else 0.0
             out["broker_rss_mb"] = _rss_mb(broker.pid)["rss_mb"] if broker.pid else float("nan")
             bar.update()
         finally:

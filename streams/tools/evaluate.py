@@ -115,6 +115,7 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
             folded_then = worker.health()["recommender"]["engagements"]["engagements"]
             health = worker.wait_until(lambda h: h["recommender"]["engagements"]["engagements"] >= len(clicks), 600,
                                        "every engagement folded in")
+            health = worker.wait_learned(600)  # and the last ranker steps, learned in the learner process
             served: dict[str, dict[str, list[str]]] = {"hybrid": {}, "facet": {}}
             for user in tqdm(sorted(targets), desc="recommendations", unit="user", file=sys.stdout):
                 for ranking, got in served.items():
@@ -155,6 +156,7 @@ def retrieval_eval(settings: Settings, cfg: EvalConfig, encoder: FacetEncoder) -
         "engagements_folded_when_applied": folded_then,
         "users_without_recommendations": sum(1 for r in served["hybrid"].values() if not r),
         "ranker": health.get("recommender", {}).get("ranker") if health.get("recommender") else None,
+        "lessons": health["recommender"].get("lessons") if health.get("recommender") else None,  # where they were built
         "recommended_already_seen": leaks,
     }
 

@@ -105,6 +105,19 @@ class WorkerProcess:
             + h["duplicate_skipped"] + h["users_forgotten"] + h["watchlist_events"] >= total, timeout_s, f"{total} events processed"
         )
 
+    def wait_learned(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Until every ranking lesson handed to the learner process is answered (or dropped) and
+        every ranker step this worker's lessons kept is applied from the engagements log: the
+        learner answers after the events are applied (streams/worker/learner.py)."""
+        def learned(h: dict[str, Any]) -> bool:
+            rec = h.get("recommender")
+            if not rec:
+                return True
+            lessons = rec.get("lessons", {})
+            return lessons.get("unanswered", 0) == 0 and rec["ranker_steps_applied"] >= rec["ranker"]["accepted"]
+
+        return self.wait_until(learned, timeout_s, "the ranking lessons answered and their steps applied")
+
     def wait_settled(self, counter: str, quiet_s: float = 3.0, timeout_s: float = 120.0) -> dict[str, Any]:
         """Wait until ``counter`` on /healthz has not moved for ``quiet_s`` (for derived work, like
         news mentions, whose total is not known in advance)."""

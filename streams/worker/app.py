@@ -54,6 +54,7 @@ from streams.worker.heads import LearnedHeads
 from streams.worker.heap import freeze_heap
 from streams.worker.items import ItemHandler
 from streams.worker.key_count import KeyCount
+from streams.worker.learner import LearnerClient, LearnerSpec
 from streams.worker.metrics import StateCollector
 from streams.worker.news import NewsHandler, NewsTables
 from streams.worker.progress import ProgressLog
@@ -77,6 +78,7 @@ class Worker:
     catalogue: CatalogueFollower
     catalogue_gate: CatalogueGate
     engagements: EngagementFollower | None = None
+    learner: LearnerClient | None = None  # builds the ranking lessons in a process of its own
     user_count: KeyCount = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,7 +122,13 @@ class Worker:
         rec, follower = self.ctx.recommender, self.engagements
         if rec is None or follower is None:
             return None
-        return {"ranker": rec.ranker.status(), "engagements": rec.engagements.status(),
+        ranker = rec.ranker.status()  # the steps applied here; lessons built here (in line)
+        lessons: dict[str, Any] = {"where": "inline"}
+        if self.learner is not None:  # and the lessons the learner processes built
+            for key, value in self.learner.proposer_status().items():
+                ranker[key] = value if key == "held_back" and self.learner.alive else ranker[key] + value
+            lessons = self.learner.status()
+        return {"ranker": ranker, "lessons": lessons, "engagements": rec.engagements.status(),
                 "engagement_records_read": follower.records, "engagement_records_malformed": follower.malformed,
                 "engagements_read": follower.folded,
                 # Every worker's kept steps, applied here in the log's order (the same weights everywhere).
@@ -226,8 +234,14 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     # User states in their own binary format (InterestState.to_bytes: read and written per user per
     # micro-batch). A table takes its serializers from key_type and value_type, not from its schema.
     states = faust.Schema(key_type=str, key_serializer="json", value_type=bytes, value_serializer="raw")
+    learner = None
+    if ctx.recommender is not None and r.lessons == "process":
+        learner = LearnerClient(LearnerSpec(s, dict(encoder.layout), vectors))
+        app.task(learner.run)
     users = UserHandler(ctx, app.Table(USERS_TABLE, schema=states, key_type=str, value_type=bytes), heads, entities, drift,
-                        catalogue=gate)
+                        catalogue=gate, learner=learner)
+    if learner is not None:
+        learner.publish = users.publish_step
     a = s.alerts
     news = NewsHandler(ctx, NewsTables(
         entity_state=app.Table(ENTITY_STATE_TABLE, schema=schema),
@@ -275,7 +289,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
     broker_health = BrokerHealth(s.bootstrap)
     app.timer(s.health_probe_s, name="broker-probe")(broker_health.probe)
-    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue, gate, engagements)
+    worker = Worker(app, ctx, users, items, news, drift, broker_health, catalogue, gate, engagements, learner)
     # GET /metrics: ours and, when asked for (they cost CPU per record), Faust's own sensors; its
     # setup then serves the page (same registry), otherwise register_views does.
     if s.faust_metrics:

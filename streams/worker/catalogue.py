@@ -25,10 +25,12 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas import load_json
+from index import ItemIndex
+from schemas import load_json, split_facets, unpack_vector
 from streams.end_offsets import exact_end_offsets
 from streams.worker.follower import LogFollower, topic_partitions
 
@@ -37,6 +39,18 @@ T = TypeVar("T")  # a topic partition
 
 CLOCK_MARGIN_S = 5.0  # how far a producer's clock may be behind the worker's (CatalogueGate.covers)
 Apply = Callable[[list[tuple[str, dict[str, Any] | None]]], int]  # (item id, value or None = delete)
+
+
+def index_vector_rows(index: ItemIndex, layout: Mapping[str, int], rows: list[tuple[str, dict[str, Any] | None]]) -> int:
+    """Upsert (a record's value) or delete (None) items of the item vectors log in the FAISS index,
+    in one batch each, from the stored vectors (no re-encoding); how many were upserted."""
+    upserts = [(i, v) for i, v in rows if v is not None]
+    if upserts:
+        vectors = np.stack([unpack_vector(v["vector"]) for _, v in upserts])
+        metas = [{"title": v.get("title", ""), "category": v.get("category", "")} for _, v in upserts]
+        index.upsert([i for i, _ in upserts], split_facets(vectors, layout), metas)
+    index.delete(i for i, v in rows if v is None)
+    return len(upserts)
 
 
 class CatalogueFollower(LogFollower):

@@ -76,9 +76,10 @@ class Outbox:
             self._unconfirmed.add(fut)
             fut.add_done_callback(self._unconfirmed.discard)
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Send and wait until the broker has it (for API requests, answered after that)."""
-        fut = await self._topics[topic].send(key=key, value=value)
+    async def publish(self, topic: str, key: bytes | None, value: bytes, **kwargs: Any) -> None:
+        """Send and wait until the broker has it (for API requests, answered after that; and for
+        records no micro-batch waits for, which ``confirmed`` leaves out)."""
+        fut = await self._topics[topic].send(key=key, value=value, **kwargs)
         await fut
 
     async def confirmed(self) -> None:

@@ -83,10 +83,21 @@ class EngagementFollower(LogFollower):
         if step.features != list(FEATURES) or step.step_id in self._step_ids:
             self.steps_skipped += 1
             return None
-        self._step_ids[step.step_id] = None
+        self._remember(step.step_id)
+        return step
+
+    def _remember(self, step_id: str) -> None:
+        self._step_ids[step_id] = None
         if len(self._step_ids) > 10_000:
             self._step_ids.popitem(last=False)
-        return step
+
+    def applied_here(self, step: RankerStep) -> None:
+        """Apply a step proposed in this process before it comes back through the log, where its
+        copy is then skipped by its id (the weights are the start plus the sum of the steps, so
+        applying it early changes only when it counts)."""
+        self.recommender.ranker.apply(np.asarray(step.step, dtype=np.float64))
+        self.steps += 1
+        self._remember(step.step_id)
 
     def restarting(self) -> None:
         # Read again from the beginning: start from nothing, or every engagement would count twice.

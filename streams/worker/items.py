@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 from faust.types import EventT
 
-from schemas import ItemEvent, dump_json, join_facets, pack_vector, split_facets, unpack_vector
+from schemas import ItemEvent, dump_json, join_facets, pack_vector
+from streams.worker.catalogue import index_vector_rows
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
 from streams.worker.placement import partition_for
@@ -71,12 +72,5 @@ class ItemHandler:
                                    partition=partition_for(item_id, self.ctx.settings.partitions))
 
     def index_rows(self, rows: list[tuple[str, dict[str, Any] | None]]) -> int:
-        """Upsert (a stored value) or delete (None) items in the FAISS index, in one batch each,
-        from the stored vectors (no re-encoding)."""
-        upserts = [(i, v) for i, v in rows if v is not None]
-        if upserts:
-            vectors = np.stack([unpack_vector(v["vector"]) for _, v in upserts])
-            metas = [{"title": v.get("title", ""), "category": v.get("category", "")} for _, v in upserts]
-            self.ctx.index.upsert([i for i, _ in upserts], split_facets(vectors, self.ctx.layout), metas)
-        self.ctx.index.delete(i for i, v in rows if v is None)
-        return len(upserts)
+        """Items of the item vectors log into this worker's index (the catalogue follower's callback)."""
+        return index_vector_rows(self.ctx.index, self.ctx.layout, rows)

@@ -18,12 +18,13 @@ from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
 from streams.state.ranker import Example, chosen_as_lesson, evenly_spread
-from streams.state.recommend import UserView, user_view
+from streams.state.recommend import Lesson, UserView, user_view
 from streams.state.state_cache import DecodedStates
 from streams.state.updates import UserInput, WatcherChange, apply_user_batch, check_event_time
 from streams.worker.catalogue import CatalogueGate
 from streams.worker.context import WorkerContext
 from streams.worker.heads import LearnedHeads
+from streams.worker.learner import LearnerClient
 from streams.worker.metrics import StageClock
 from streams.worker.placement import forward_headers, partition_for, source_of
 from streams.worker.readings import drift_labels, profiles_of
@@ -46,9 +47,11 @@ def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
 
 class UserHandler:
     def __init__(self, ctx: WorkerContext, table: DeliveredTable, heads: LearnedHeads, entities: EntityTable,
-                 drift: DriftMonitor, catalogue: CatalogueGate | None = None) -> None:
-        """``catalogue``: waits, when asked, until the catalogue is current as of now."""
+                 drift: DriftMonitor, catalogue: CatalogueGate | None = None, learner: LearnerClient | None = None) -> None:
+        """``catalogue``: waits, when asked, until the catalogue is current as of now; ``learner``:
+        builds the ranking lessons in a process of its own (in line when None or not running)."""
         self.ctx = ctx
+        self.learner = learner
         self.table = table
         self.heads = heads
         self.entities = entities
@@ -114,7 +117,7 @@ class UserHandler:
         # Before any await: the catalogue and the engagements the candidates read are as they
         # were while the batch was applied.
         clock.lap("apply")
-        lessons = self._lessons(inputs, views)
+        lessons = self._lessons(inputs, views, result.applied)
         clock.lap("ranking_lessons")
 
         for pos, reason in result.rejected:
@@ -202,18 +205,30 @@ class UserHandler:
                    and chosen_as_lesson(i.record.user_id, i.record.event_id, cfg.learn_every)]
         return set(evenly_spread(engaged, cfg.learn_per_batch))
 
-    def _lessons(self, inputs: list[UserInput], views: dict[int, UserView]) -> dict[int, Example]:
-        """Per chosen position, the candidates the user would have been shown just before that
-        click or review (``views``: the user's state then), and which was engaged with; none when
-        its item left the catalogue. One call for the whole batch's lessons."""
+    def _lessons(self, inputs: list[UserInput], views: dict[int, UserView], applied: list[int]) -> dict[int, Example]:
+        """The applied chosen clicks and reviews (``views``: the user's state just before each) as
+        ranking lessons: handed to the learner process when one runs (none returned: its steps are
+        published as they come, ``publish_step``), else built here, per position (none where the
+        item left the catalogue). One call for the whole batch's lessons."""
         rec = self.ctx.recommender
         if rec is None or not views:
             return {}
-        records = {pos: inputs[pos].record for pos in views}
-        assert all(isinstance(r, (ClickEvent, ReviewEvent)) for r in records.values())
-        cands = rec.candidates_many(list(views.values()), [[r.item_id] for r in records.values()])
-        found = {pos: rec.example(r.user_id, c, r.item_id) for (pos, r), c in zip(records.items(), cands)}
+        chosen = [p for p in applied if p in views]
+        lessons = []
+        for pos in chosen:
+            r = inputs[pos].record
+            assert isinstance(r, (ClickEvent, ReviewEvent))
+            lessons.append(Lesson(r.user_id, r.event_id, r.item_id, views[pos]))
+        if lessons and self.learner is not None and self.learner.submit(lessons):
+            return {}
+        found = dict(zip(chosen, rec.examples(lessons)))
         return {pos: lesson for pos, lesson in found.items() if lesson is not None}
+
+    async def publish_step(self, step: RankerStep) -> None:
+        """A ranker step the learner process kept, on the engagements log on its own (every worker
+        applies it there). Not among the sends a micro-batch waits for: it belongs to none."""
+        await self.ctx.outbox.publish(ENGAGEMENTS.name, None, dump_json({"engagements": [], "ranker_step": step.to_dict()}),
+                                      partition=0)
 
     async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
                                    previous_items: dict[int, tuple[str, ...]], step: RankerStep | None) -> None:

@@ -38,8 +38,14 @@ def assert_matches_brute_force(index: ItemIndex, live: dict, rng: np.random.Gene
         query = rows_of(unit_rows(rng, 1), 0)
         exclude = set(list(live)[q::97][:5])
         [got] = index.nearest([query], 10, exclude=[exclude])
-        want = brute_force(live, query, exclude)[:10]
-        assert [i for i, _ in got] == [i for i, _ in want]
+        every = brute_force(live, query, exclude)
+        want = every[:10]
+        assert len({i for i, _ in got}) == len(got) == len(want)
+        # The same ranking, up to items whose exact scores tie within float32 rounding (the index
+        # scores in float32, brute force in float64: seed 859 swapped two at rank 8 that way).
+        exact = dict(every)
+        assert np.allclose([exact[i] for i, _ in got], [s for _, s in want], atol=1e-5)
+        assert all(i == j or abs(exact[i] - exact[j]) <= 1e-5 for (i, _), (j, _) in zip(got, want))
         assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
 
 
