@@ -104,8 +104,9 @@ class UserHandler:
         clock.lap("read_states")
         # Ranking lessons read each user's state just before the chosen event is applied (a
         # lesson from the state before the whole batch taught the ranker from stale contexts:
-        # MovieLens users rate in bursts). On the event loop, like the engagement follower that
-        # changes what they read; learn_every and learn_per_batch bound the time.
+        # MovieLens users rate in bursts). The views are taken here, on the event loop; the
+        # lessons are built from them in the learner process (streams/worker/learner.py), or here
+        # while none runs, where learn_every and learn_per_batch bound the time.
         chosen = self._lesson_positions(inputs) if ctx.recommender else set()
         views: dict[int, UserView] = {}
 
