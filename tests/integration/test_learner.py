@@ -69,6 +69,8 @@ def run(broker, tmp_path_factory):
     Run.broker_url = broker.url
     Run.worker = WorkerProcess(broker.url, Path(tmp_path_factory.mktemp("worker")), f"learner-{uuid.uuid4().hex[:8]}", env)
     Run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 12, 180, "catalogue indexed")
+    # Lessons are handed over only once the process has read both logs (in line until then).
+    Run.worker.wait_until(lambda h: lessons(h)["caught_up"], 180, "the learner process caught up")
     yield Run
     Run.worker.stop()
 
