@@ -66,7 +66,10 @@ def progress_of(health: dict[str, Any] | None) -> tuple[Any, ...]:
 class WorkerProcess:
     """A `interest-stream worker` subprocess with its API on a free loopback port."""
 
-    def __init__(self, broker_url: str, workdir: Path, app_id: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, broker_url: str, workdir: Path, app_id: str, extra_env: dict[str, str] | None = None,
+                 own_group: bool = False) -> None:
+        """``own_group``: in a process group of its own with its children, as a command started from a
+        shell is, so ``interrupt`` reaches them all as a Ctrl-C would."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"{app_id}.log"
@@ -74,7 +77,7 @@ class WorkerProcess:
         cmd = [sys.executable, "-m", "streams", "worker", "--broker", broker_url, "--app-id", app_id,
                "--web-port", str(self.port), "--data-dir", str(workdir / app_id)]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=own_group)
 
     def health(self) -> dict[str, Any] | None:
         try:
@@ -130,6 +133,10 @@ class WorkerProcess:
                 return health
             time.sleep(0.3)
         raise WorkerFailed(f"{counter} kept changing for {timeout_s:.0f}s; see {self.log_path}")
+
+    def interrupt(self) -> None:
+        """SIGINT to the worker's process group (started with ``own_group``): a Ctrl-C."""
+        os.killpg(self.proc.pid, signal.SIGINT)
 
     def kill(self) -> int:
         """SIGKILL: no shutdown, no final offset commit, no leaving the consumer group."""

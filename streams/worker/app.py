@@ -98,6 +98,7 @@ class Worker:
             "uptime_s": round(time.time() - ctx.started_at, 3),
             "items_indexed": len(ctx.index),
             "catalogue_records_read": self.catalogue.records,
+            "catalogue_records_malformed": self.catalogue.malformed,  # skipped: the index keeps the item's last good version
             "index_rebuild_s": _rounded(self.catalogue.rebuild_s),
             # User events wait at a start until the catalogue is current (streams/worker/catalogue.py).
             "catalogue_gate": self.catalogue_gate.to_dict(),
@@ -216,7 +217,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         mark_recovered("tables")
 
     heads.table.on_recover(tables_restored)
-    catalogue = CatalogueFollower(s.bootstrap, vectors, items.index_rows,
+    catalogue = CatalogueFollower(s.bootstrap, vectors, items.index_rows, sum(encoder.layout.values()),
                                   s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
     app.task(catalogue.run)
     gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current,

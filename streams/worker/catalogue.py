@@ -42,28 +42,59 @@ Apply = Callable[[list[tuple[str, dict[str, Any] | None]]], int]  # (item id, va
 
 
 def index_vector_rows(index: ItemIndex, layout: Mapping[str, int], rows: list[tuple[str, dict[str, Any] | None]]) -> int:
-    """Upsert (a record's value) or delete (None) items of the item vectors log in the FAISS index,
-    in one batch each, from the stored vectors (no re-encoding); how many were upserted."""
+    """Upsert (a record's value, its vector read by ``vector_row``) or delete (None) items of the
+    item vectors log in the FAISS index, in one batch each (no re-encoding); how many were upserted."""
     upserts = [(i, v) for i, v in rows if v is not None]
     if upserts:
-        vectors = np.stack([unpack_vector(v["vector"]) for _, v in upserts])
+        vectors = np.stack([v["vector"] for _, v in upserts])
         metas = [{"title": v.get("title", ""), "category": v.get("category", "")} for _, v in upserts]
         index.upsert([i for i, _ in upserts], split_facets(vectors, layout), metas)
     index.delete(i for i, v in rows if v is None)
     return len(upserts)
 
 
+def vector_row(record: ConsumerRecord, dims: int) -> tuple[str, dict[str, Any] | None]:
+    """(item id, value with its vector unpacked, or None for a tombstone) of an item vectors log
+    record; ValueError, with the reason, for one that cannot be indexed."""
+    try:
+        item_id = load_json(record.key) if record.key is not None else None
+        if not isinstance(item_id, str):
+            raise ValueError(f"key is not an item id: {record.key!r:.80}")
+        if record.value is None:
+            return item_id, None
+        value = load_json(record.value)
+        vector = unpack_vector(value["vector"])
+    except (KeyError, TypeError, ValueError) as exc:  # binascii.Error is a ValueError
+        raise ValueError(f"unreadable: {exc!r:.200}") from None
+    if vector.shape != (dims,) or not np.isfinite(vector).all():
+        raise ValueError(f"vector of {vector.size} values (finite: {bool(np.isfinite(vector).all())}), "
+                         f"expected {dims} finite ones")
+    return item_id, {**value, "vector": vector}
+
+
 class CatalogueFollower(LogFollower):
-    def __init__(self, bootstrap: str, topic: str, apply: Apply, fetch_max_wait_ms: int = 100,
+    def __init__(self, bootstrap: str, topic: str, apply: Apply, dims: int, fetch_max_wait_ms: int = 100,
                  on_caught_up: Callable[[], None] | None = None) -> None:
+        """``dims``: the length of an item's joined facet vector (a record's of another length, from
+        a worker with another encoder, or any record it cannot read is skipped and counted)."""
         super().__init__(bootstrap, topic, self._latest, fetch_max_wait_ms, on_caught_up)
         self.apply_rows = apply
+        self.dims = dims
+        self.malformed = 0
 
     def _latest(self, records: list[ConsumerRecord]) -> None:
         # In offset order per partition, and an item lives in one partition: the last one wins.
         changes: dict[str, dict[str, Any] | None] = {}
         for r in records:
-            changes[load_json(r.key)] = load_json(r.value) if r.value else None
+            try:
+                item_id, value = vector_row(r, self.dims)
+            except ValueError as exc:
+                # Only workers write this log: a bug or another version's record, not user input.
+                # Skipped (the item keeps its previous version), or every start would stop here.
+                self.malformed += 1
+                log.warning("%s[%s]@%s skipped: %s", r.topic, r.partition, r.offset, exc)
+                continue
+            changes[item_id] = value
         self.apply_rows(list(changes.items()))
 
 

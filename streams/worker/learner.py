@@ -89,7 +89,7 @@ class Learner:
                                        self.index, r.candidates)
         self._catalogue_current = asyncio.Event()
         self.catalogue = CatalogueFollower(s.bootstrap, spec.vectors_topic,
-                                           lambda rows: index_vector_rows(self.index, spec.layout, rows),
+                                           lambda rows: index_vector_rows(self.index, spec.layout, rows), sum(spec.layout.values()),
                                            s.fetch_max_wait_ms, on_caught_up=self._catalogue_current.set)
         # Folded once the catalogue is indexed: the behaviour facet starts an item's vectors there.
         self.engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, self.recommender, s.fetch_max_wait_ms,
@@ -182,7 +182,8 @@ class Learner:
         ranker = self.recommender.ranker.status()
         return {"answered": self.answered, "late": self.late, "dropped": self.dropped,
                 "pending": sum(map(len, self.pending)), "caught_up": self.engagements.caught_up_at is not None,
-                "items_indexed": len(self.index), "index": self.index.ann.to_dict(),
+                "items_indexed": len(self.index), "catalogue_records_malformed": self.catalogue.malformed,
+                "index": self.index.ann.to_dict(),
                 **{k: ranker[k] for k in ("accepted", "rejected", "examples", "held_back")}}
 
 
@@ -227,7 +228,7 @@ class LearnerClient:
                 try:
                     self._start(loop, ended)
                 except Exception:
-                    log.exception("the learner process did not start: ranking lessons in line, trying again in %.0f s",
+                    log.exception("the learner process did not start: ranking lessons in line, trying again in %g s",
                                   restart_s)
                     await asyncio.sleep(restart_s)
                     continue
@@ -244,7 +245,7 @@ class LearnerClient:
                     self._before[k] += self._current.get(k, 0)
                 self._current = {}
                 log.warning("learner process ended (exit code %s): ranking lessons in line until a new one "
-                            "starts in %.0f s", self.exit_code, restart_s)
+                            "starts in %g s", self.exit_code, restart_s)
                 await asyncio.sleep(restart_s)
         finally:
             self._stop()
@@ -338,6 +339,7 @@ class LearnerClient:
             "last_exit_code": self.exit_code,
             "caught_up": bool(c.get("caught_up")),  # with both logs, at its start
             "items_indexed": c.get("items_indexed", 0),
+            "catalogue_records_malformed": c.get("catalogue_records_malformed", 0),  # skipped, as in the worker
             "index": c.get("index"),  # its own copy: exact or IVF search, its last build
             "handed": self.handed,  # = answered + dropped + unanswered
             "answered": self._before["answered"] + c.get("answered", 0),

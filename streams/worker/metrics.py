@@ -119,6 +119,8 @@ class StateCollector:
         yield _gauge("items_indexed", "Items in this worker's FAISS index", len(ctx.index))
         yield _gauge("catalogue_records_read", "Item vectors log records read by the catalogue follower",
                      w.catalogue.records)
+        yield CounterMetricFamily(f"{PREFIX}_catalogue_records_malformed", "Item vectors log records the catalogue "
+                                  "follower could not index and skipped", value=w.catalogue.malformed)
         followers = [("catalogue", w.catalogue), ("engagements", w.engagements)]
         rebuild = GaugeMetricFamily(f"{PREFIX}_rebuild_seconds", "Seconds the last read of a followed topic from "
                                     "its beginning took to catch up (the index, the engagements)", labels=["state"])

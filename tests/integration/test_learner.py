@@ -18,8 +18,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from schemas import unpack_vector
+from schemas.topics import item_vectors_topic
 from streams.tools.process import WorkerProcess
-from tests.helpers.kafka import produce, read_topic
+from streams.worker.items import vectors_log_key, vectors_log_value
+from tests.helpers.kafka import produce, produce_raw, read_topic
+from tests.helpers.processes import alive
 
 NOW = time.time() - 10 * 86400  # in the past: future stamps are refused
 CATEGORIES = ("books", "garden", "games")
@@ -44,15 +48,8 @@ def clicks(wave: int, users: int = 30) -> list[dict]:
 class Run:
     worker: WorkerProcess
     broker_url: str
+    app_id: str
     clicks = 0
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper has exited)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def lessons(h: dict) -> dict:
@@ -66,8 +63,8 @@ def run(broker, tmp_path_factory):
            "INTEREST_STREAM_RANKER_LEARNER_RESTART_S": str(RESTART_S)}
     produce(broker.url, [ev("item", item_id=f"{cat}-{i}", title=f"{cat} {i}", text=f"A {cat} thing, number {i}.",
                             category=cat, ts=NOW) for cat in CATEGORIES for i in range(4)])
-    Run.broker_url = broker.url
-    Run.worker = WorkerProcess(broker.url, Path(tmp_path_factory.mktemp("worker")), f"learner-{uuid.uuid4().hex[:8]}", env)
+    Run.broker_url, Run.app_id = broker.url, f"learner-{uuid.uuid4().hex[:8]}"
+    Run.worker = WorkerProcess(broker.url, Path(tmp_path_factory.mktemp("worker")), Run.app_id, env)
     Run.worker.wait_until(lambda h: h["status"] == "ok" and h["items_indexed"] == 12, 180, "catalogue indexed")
     # Lessons are handed over only once the process has read both logs (in line until then).
     Run.worker.wait_until(lambda h: lessons(h)["caught_up"], 180, "the learner process caught up")
@@ -100,6 +97,25 @@ def test_the_learner_process_answers_every_lesson_and_its_steps_reach_the_ranker
     steps = [r for r in records if "ranker_step" in r]
     assert len(steps) == rec["ranker"]["accepted"] and all(r["engagements"] == [] for r in steps)
     assert sum(len(r["engagements"]) for r in records) == run.clicks
+
+
+def test_records_of_the_item_vectors_log_that_cannot_be_indexed_are_skipped_by_the_worker_and_its_learner(run, broker):
+    """Only workers write that log, but one unreadable record used to stop every worker at every
+    start (the log is read from the beginning), and the learner process with it."""
+    topic = item_vectors_topic(run.app_id)
+    before = run.worker.health()
+    value = orjson.loads(read_topic(broker.bootstrap, topic)[0].value)
+    vector = unpack_vector(value["vector"])
+    bad = [(vectors_log_key("books-8"), b"{not json"),
+           (vectors_log_key("books-9"), vectors_log_value(vector[:-1], "books 9", "books", NOW))]  # another encoder's
+    good = (vectors_log_key("books-9"), vectors_log_value(vector, "books 9", "books", NOW))  # after them: indexed
+    produce_raw(broker.bootstrap, [(topic, key, value) for key, value in (*bad, good)])  # one key, one partition
+    health = run.worker.wait_until(lambda h: h["items_indexed"] == 13 and lessons(h)["items_indexed"] == 13, 60,
+                                   "the good record indexed by the worker and its learner")
+    assert health["status"] == "ok" and health["catalogue_records_malformed"] == 2
+    assert lessons(health)["catalogue_records_malformed"] == 2
+    assert lessons(health)["processes_started"] == lessons(before)["processes_started"]  # it kept going too
+    assert health["uptime_s"] > before["uptime_s"]  # the same worker
 
 
 def test_a_killed_learner_leaves_its_lessons_to_the_worker_until_a_new_one_starts(run):
