@@ -59,6 +59,9 @@ class WorkerStats:
     webhook_delivered: int = 0
     webhook_failed: int = 0
     recovered_after_s: float | None = None  # process start -> tables restored and index rebuilt
+    # Wall-clock time the last user micro-batch that applied events was counted: where a backlog's
+    # processing ended, to the batch (a reader polling /healthz sees it up to a poll later).
+    last_applied_at: float | None = None
 
 
 class Outbox:

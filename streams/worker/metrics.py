@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the app module builds both; only its type is needed here
 log = logging.getLogger(__name__)
 PREFIX = "interest_stream"
 # Counters of WorkerStats that are not event counts.
-_NOT_COUNTERS = {"recovered_after_s"}
+_NOT_COUNTERS = {"recovered_after_s", "last_applied_at"}
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 EVENT_TIME_BUCKETS = (1.0, 10.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
@@ -113,6 +113,9 @@ class StateCollector:
         for name, value in asdict(ctx.stats).items():
             if name not in _NOT_COUNTERS:
                 yield CounterMetricFamily(f"{PREFIX}_{name}", f"Worker counter {name} (as on /healthz)", value=value)
+        if ctx.stats.last_applied_at is not None:  # for an alert on a worker that stopped applying events
+            yield _gauge("last_applied_timestamp_seconds", "When a user micro-batch last applied events (Unix time)",
+                         ctx.stats.last_applied_at)
         if ctx.stats.recovered_after_s is not None:
             yield _gauge("recovered_after_seconds", "Process start -> tables restored and catalogue indexed",
                          ctx.stats.recovered_after_s)

@@ -177,6 +177,8 @@ class UserHandler:
         # its events applied sees all of their effects too.
         tally = result.tally
         stats.events_applied += tally.applied
+        if tally.applied:
+            stats.last_applied_at = time.time()
         stats.redelivered_skipped += tally.redelivered
         stats.duplicate_skipped += tally.duplicate
         stats.users_forgotten += tally.forgotten

@@ -86,7 +86,10 @@ def accounted(h: dict) -> int:
 
 def test_the_learner_process_answers_every_lesson_and_its_steps_reach_the_ranker(run, broker):
     for wave in range(4):
+        sent_at = time.time()
         health = send_and_learn(run, clicks(wave))
+        # The micro-batch that applied the last of them, by the worker's clock (the bench times to it).
+        assert sent_at < health["last_applied_at"] < time.time()
     rec, got = health["recommender"], lessons(health)
     assert got["where"] == "process" and got["caught_up"] and got["processes_started"] == 1, got
     assert got["handed"] == got["answered"] == run.clicks and got["dropped"] == got["unanswered"] == 0, got
