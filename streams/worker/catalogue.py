@@ -60,7 +60,7 @@ def vector_row(record: ConsumerRecord, dims: int) -> tuple[str, dict[str, Any] |
         item_id = load_json(record.key) if record.key is not None else None
         if not isinstance(item_id, str):
             raise ValueError(f"key is not an item id: {record.key!r:.80}")
-        if record.value is None:
+        if not record.value:  # a tombstone (null; an empty value read as one, as always)
             return item_id, None
         value = load_json(record.value)
         vector = unpack_vector(value["vector"])

@@ -31,6 +31,7 @@ def test_a_good_record_reads_back_its_vector_and_a_tombstone_reads_as_none():
     assert item_id == "a" and value is not None and value["title"] == "title a"
     assert np.array_equal(value["vector"], np.random.default_rng(1).normal(size=DIMS))
     assert vector_row(record(1, vectors_log_key("a"), None), DIMS) == ("a", None)
+    assert vector_row(record(2, vectors_log_key("a"), b""), DIMS) == ("a", None)
 
 
 @pytest.mark.parametrize("key, value, reason", [
