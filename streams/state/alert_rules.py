@@ -75,8 +75,20 @@ class Mention:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Mention:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_dict(cls, data: Any) -> Mention:
+        """A mention as the news agent wrote it; ValueError, naming the fields, for anything else
+        (the topic is internal, but a record the rules cannot read must not stop the entity agent,
+        which would read it again at every start)."""
+        if not isinstance(data, dict):
+            raise ValueError("a mention must be a JSON object")
+        texts = {k: data.get(k, "" if k == "source" else None) for k in ("event_id", "entity", "headline", "label", "source")}
+        numbers = {k: data.get(k) for k in ("score", "confidence", "ts")}
+        bad = [k for k, v in texts.items() if not isinstance(v, str) or (k == "entity" and not v)]
+        bad += [k for k, v in numbers.items()
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"mention field(s) missing or invalid: {', '.join(bad)}")
+        return cls(**texts, **{k: float(v) for k, v in numbers.items()})
 
 
 @dataclass

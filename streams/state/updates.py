@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -139,6 +139,23 @@ class WatcherChange:
     entity: str
     op: str  # "add" | "remove"
     source: str  # "watchlist" (the user asked) | "interest" (their own events name it)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"user_id": self.user_id, "entity": self.entity, "op": self.op, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> WatcherChange:
+        """A record of the entity-watchers topic; ValueError, naming the fields, for anything else."""
+        if not isinstance(data, dict):
+            raise ValueError("a watcher change must be a JSON object")
+        fields = {"user_id": data.get("user_id"), "entity": data.get("entity"), "op": data.get("op"),
+                  "source": data.get("source", "watchlist")}
+        bad = [k for k in ("user_id", "entity") if not isinstance(fields[k], str) or not fields[k]]
+        bad += [] if fields["op"] in ("add", "remove") else ["op"]
+        bad += [] if fields["source"] in ("watchlist", "interest") else ["source"]
+        if bad:
+            raise ValueError(f"watcher change field(s) missing or invalid: {', '.join(bad)}")
+        return cls(**fields)
 
 
 def forget_changes(user_id: str, state: InterestState | None) -> list[WatcherChange]:

@@ -29,6 +29,7 @@ from schemas import Alert, NewsEvent, dump_json, load_json
 from schemas.topics import ALERTS, MENTIONS, USER_ALERTS, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.alert_rules import EntityState, Mention, WindowStats, add_to_window, observe
+from streams.state.updates import WatcherChange
 from streams.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ class NewsTables:
 
     def all(self) -> tuple[DeliveredTable, ...]:
         return (self.entity_state, self.windows.table, self.watchers, self.alerts)
+
+
+def entity_record(topic: str, value: bytes | None) -> Mention | WatcherChange:
+    """A record of the entity agent's topics (mentions, watcher changes); ValueError with the reason."""
+    try:
+        data = load_json(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    return WatcherChange.from_dict(data) if topic == WATCHERS.name else Mention.from_dict(data)
 
 
 class NewsHandler:
@@ -87,31 +97,30 @@ class NewsHandler:
     async def handle_entities(self, batch: Sequence[EventT]) -> None:
         for event in batch:
             try:
-                data = load_json(event.value)
-            except Exception as exc:  # noqa: BLE001 - internal topic, but never crash on bytes
+                record = entity_record(event.message.topic, event.value)
+            except ValueError as exc:  # internal topics, but never stop on their bytes
                 await self.ctx.dead_letter(event, f"unreadable {event.message.topic} record: {exc}")
                 continue
-            if event.message.topic == WATCHERS.name:
+            if isinstance(record, WatcherChange):
                 with event_context(event):
-                    self._apply_watcher(data)
+                    self._apply_watcher(record)
                 continue
             with event_context(event):
-                alerts = self._apply_mention(Mention.from_dict(data))
+                alerts = self._apply_mention(record)
             for alert in alerts:
                 await self._publish(alert)
         for table in self.tables.all():
             await table.delivered()
 
-    def _apply_watcher(self, data: dict[str, Any]) -> None:
-        entity, user_id = data["entity"], data["user_id"]
-        users = dict(self.tables.watchers.get(entity) or {})
-        if data["op"] == "add":
+    def _apply_watcher(self, change: WatcherChange) -> None:
+        users = dict(self.tables.watchers.get(change.entity) or {})
+        if change.op == "add":
             # A followed entity stays followed whatever the interest rule says later.
-            if users.get(user_id) != "watchlist":
-                users[user_id] = data.get("source", "watchlist")
-        elif users.get(user_id) == data.get("source", "watchlist"):
-            users.pop(user_id)
-        self.tables.watchers[entity] = users
+            if users.get(change.user_id) != "watchlist":
+                users[change.user_id] = change.source
+        elif users.get(change.user_id) == change.source:
+            users.pop(change.user_id)
+        self.tables.watchers[change.entity] = users
 
     def _apply_mention(self, mention: Mention) -> list[Alert]:
         t = self.tables

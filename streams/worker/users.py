@@ -41,8 +41,7 @@ def text_of(record: UserRecord) -> str | None:
 
 def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
     """(key, value) for the entity-watchers topic: keyed by entity, where the alerting state lives."""
-    return change.entity.encode(), dump_json(
-        {"user_id": change.user_id, "entity": change.entity, "op": change.op, "source": change.source})
+    return change.entity.encode(), dump_json(change.to_dict())
 
 
 class UserHandler:

@@ -17,7 +17,7 @@ from encoders.entities import EntityTable
 from streams.tools.demo import NEWS_USERS, bundled_data_dir
 from streams.tools.process import WorkerProcess, get_json
 from streams.tools.replay import read_jsonl
-from tests.helpers.kafka import produce, read_topic
+from tests.helpers.kafka import produce, produce_raw, read_topic
 from tests.helpers.news import valid_news
 
 TURN_TS = 1767441600.0  # scripts/make_news_data.py
@@ -118,6 +118,28 @@ def test_watchlist_api_needs_the_token_and_bounds_its_input(broker, tmp_path):
         changes = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, "entity-watchers")]
         last = {c["entity"]: c["op"] for c in changes if c["user_id"] == "pm-7"}
         assert last == {"XOM": "remove", "NVDA": "remove"}, changes
+
+        # Records of the entity agent's internal topics that it cannot read are dead-lettered, and
+        # the good ones after them applied (a mention without its fields used to stop the agent).
+        before = worker.health()
+        mention = {"event_id": "m-1", "entity": "XOM", "headline": "Exxon steady", "score": 0.1, "label": "neutral",
+                   "confidence": 0.8, "ts": time.time() - 60, "source": "test"}
+        produce_raw(broker.bootstrap, [
+            ("news-mentions", b"XOM", orjson.dumps({"entity": "XOM", "score": 0.3})),
+            ("entity-watchers", b"XOM", orjson.dumps({"user_id": "pm-8", "entity": "XOM", "op": "follow"})),
+            ("news-mentions", b"XOM", b"{not json"),
+            ("news-mentions", b"XOM", orjson.dumps(mention)),
+            ("entity-watchers", b"XOM", orjson.dumps({"user_id": "pm-9", "entity": "XOM", "op": "add", "source": "watchlist"})),
+        ])
+        health = worker.wait_until(lambda h: h["mentions"] > before["mentions"] and h["dead_lettered"] >= before["dead_lettered"] + 3,
+                                   60, "the good mention after the bad records")
+        assert health["dead_lettered"] == before["dead_lettered"] + 3 and health["mentions"] == before["mentions"] + 1
+        letters = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, "dead-letters")]
+        assert sorted(d["topic"] for d in letters) == ["entity-watchers", "news-mentions", "news-mentions"], letters
+        assert all(d["reason"].startswith("unreadable") for d in letters)
+        assert "missing or invalid: event_id, headline, label, confidence, ts" in " ".join(d["reason"] for d in letters)
+        status, xom = get_json(f"{worker.base}/entities/XOM")
+        assert status == 200 and xom["watchers"] == 1 and xom["window"]["count"] == 1, xom
     finally:
         worker.stop()
 
