@@ -100,7 +100,10 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
                 return refusal
             if (problem := _user_id_problem(user_id)) is not None:
                 return _error(self, 400, f"user id {problem}")
-            state = api.users.state_of(user_id)
+            try:
+                state = api.users.state_of(user_id)
+            except ValueError as exc:  # its events are dead-lettered meanwhile (streams/worker/users.py)
+                return _error(self, 500, f"the stored state of user {user_id!r} cannot be read: {exc}")
             if state is None:
                 return _error(self, 404, f"unknown user {user_id!r}: no events seen for this user")
             # The profiles topic's codec (its vectors are arrays), so both read the same.
@@ -216,7 +219,10 @@ def register_views(app: faust.App, api: ApiDeps, metrics_page: bool = True) -> N
         ranking = request.query.get("ranking", rankings[0])
         if ranking not in rankings:
             return _error(view, 400, f"ranking must be one of {', '.join(rankings)}, got {ranking!r}")
-        state = api.users.state_of(user_id)
+        try:
+            state = api.users.state_of(user_id)
+        except ValueError as exc:
+            return _error(view, 500, f"the stored state of user {user_id!r} cannot be read: {exc}")
         if state is None:
             return _error(view, 404, f"unknown user {user_id!r}: no events seen for this user")
         if state.empty and ranking == "facet":  # only watchlist requests so far: no Z to rank by

@@ -154,7 +154,15 @@ class InterestState:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> InterestState:
-        """A state from ``to_bytes``, or from either format the users table held before it."""
+        """A state from ``to_bytes``, or from either format the users table held before it;
+        ValueError, with the reason, for bytes that are none of them."""
+        try:
+            return cls._from_bytes(raw)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, struct.error) as exc:
+            raise ValueError(f"not a stored user state ({len(raw)} bytes): {exc!r:.200}") from None
+
+    @classmethod
+    def _from_bytes(cls, raw: bytes) -> InterestState:
         magic = raw[: len(STATE_MAGIC)]
         if magic not in (STATE_MAGIC, _STATE_MAGIC_IS1):
             return cls.from_dict(orjson.loads(raw))

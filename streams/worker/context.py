@@ -41,6 +41,7 @@ class WorkerStats:
     user_events_dead_lettered: int = 0
     redelivered_skipped: int = 0  # messages already in a user's state (at-least-once delivery)
     duplicate_skipped: int = 0  # event ids already in a user's state (re-sent by a producer)
+    user_states_unreadable: int = 0  # (user, micro-batch) whose stored state could not be read: events dead-lettered
     items_applied: int = 0
     dead_lettered: int = 0  # all topics
     users_forgotten: int = 0

@@ -5,6 +5,7 @@ apply the batch (``streams/state/updates.py``, one pure call), write the states,
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import Sequence
 
@@ -28,6 +29,8 @@ from streams.worker.learner import LearnerClient
 from streams.worker.metrics import StageClock
 from streams.worker.placement import forward_headers, partition_for, source_of
 from streams.worker.readings import drift_labels, profiles_of
+
+log = logging.getLogger(__name__)
 
 
 def text_of(record: UserRecord) -> str | None:
@@ -62,6 +65,8 @@ class UserHandler:
         return list(itertools.islice(self.table.keys(), limit))
 
     def state_of(self, user_id: str) -> InterestState | None:
+        """The user's stored state (None: none); ValueError if it cannot be read (see
+        ``_set_aside_unreadable``)."""
         stored = self.table.get(user_id)
         return InterestState.from_bytes(stored) if stored else None
 
@@ -86,6 +91,9 @@ class UserHandler:
         clock.lap("decode")
         await self._await_unindexed_items(decoded)
         clock.lap("catalogue_wait")
+        stored = self._read_states(decoded)
+        decoded = await self._set_aside_unreadable(decoded, stored)
+        clock.lap("read_states")
         texts = [t for _, r in decoded if (t := text_of(r)) is not None]
         vectors = await ctx.encode(texts)  # one call for the whole micro-batch (passes planned by length)
         clock.lap("encode")
@@ -93,14 +101,6 @@ class UserHandler:
             ctx.topics.observe(vectors.facets["topic"], texts)
         inputs, text_row = self._inputs(decoded, vectors)
         clock.lap("topics_inputs")
-        stored: dict[str, InterestState | None] = {}
-        for event, record in decoded:
-            if record.user_id not in stored:
-                # In the event's context: Faust's RocksDB store reads a key from the partition of the
-                # *current event*, and outside it that is whichever event the micro-batch last buffered.
-                with event_context(event):
-                    stored[record.user_id] = self.states.read(record.user_id, self.table.get(record.user_id))
-        clock.lap("read_states")
         # Ranking lessons read each user's state just before the chosen event is applied (a
         # lesson from the state before the whole batch taught the ranker from stale contexts:
         # MovieLens users rate in bursts). The views are taken here, on the event loop; the
@@ -183,6 +183,44 @@ class UserHandler:
         stats.users_forgotten += tally.forgotten
         stats.watchlist_events += tally.watchlist
         stats.states_reused, stats.states_decoded = self.states.reused, self.states.decoded
+
+    def _read_states(self, decoded: list[tuple[EventT, UserRecord]]) -> dict[str, InterestState | None | str]:
+        """Each user's stored state (None: none yet), or why it cannot be read (a str)."""
+        stored: dict[str, InterestState | None | str] = {}
+        for event, record in decoded:
+            if record.user_id not in stored:
+                # In the event's context: Faust's RocksDB store reads a key from the partition of the
+                # *current event*, and outside it that is whichever event the micro-batch last buffered.
+                with event_context(event):
+                    try:
+                        stored[record.user_id] = self.states.read(record.user_id, self.table.get(record.user_id))
+                    except ValueError as exc:  # InterestState.from_bytes: bytes that are no state
+                        stored[record.user_id] = str(exc)
+        return stored
+
+    async def _set_aside_unreadable(self, decoded: list[tuple[EventT, UserRecord]],
+                                    stored: dict[str, InterestState | None | str]) -> list[tuple[EventT, UserRecord]]:
+        """A user whose stored state cannot be read (a bug, or bytes written by hand to the users
+        changelog) would stop its partition at every try: its events are dead-lettered instead, to
+        be sent again once the state is mended, and the state is left as it is. A forget in the
+        batch deletes it (its watcher removes cannot be read from it) and its events are applied
+        to a new state."""
+        unreadable = {u: why for u, why in stored.items() if isinstance(why, str)}
+        if not unreadable:
+            return decoded
+        forgotten = {r.user_id for _, r in decoded if isinstance(r, ForgetEvent) and r.user_id in unreadable}
+        kept = []
+        for event, record in decoded:
+            if record.user_id in unreadable and record.user_id not in forgotten:
+                await self.ctx.dead_letter(event, f"the stored state of user {record.user_id!r} cannot be read "
+                                                  f"({unreadable[record.user_id]}); sent again once it is mended, or forgotten")
+                continue
+            kept.append((event, record))
+        for user_id in unreadable:
+            stored[user_id] = None  # only forgotten ones are still in the batch
+        self.ctx.stats.user_states_unreadable += len(unreadable)
+        log.warning("user states that cannot be read: %s", ", ".join(f"{u}: {w}" for u, w in unreadable.items()))
+        return kept
 
     async def _await_unindexed_items(self, decoded: list[tuple[EventT, UserRecord]]) -> None:
         """A click on an item the index does not have may have overtaken its item record (still

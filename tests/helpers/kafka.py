@@ -65,18 +65,19 @@ def topic_config(bootstrap: str, topic: str) -> dict[str, str]:
     return asyncio.run(run())
 
 
-def produce_raw(bootstrap: str, records: list[tuple[str, bytes, bytes]], partitions: int = 3) -> None:
-    """Send (topic, key, value) byte records as they are, malformed ones included."""
+def produce_raw(bootstrap: str, records: list[tuple], partitions: int = 3) -> None:
+    """Send (topic, key, value) byte records as they are, malformed ones included; (topic, key,
+    value, partition) to a given partition."""
     from aiokafka import AIOKafkaProducer
 
     from streams.worker.topic_admin import ensure_topics
 
     async def run() -> None:
-        await ensure_topics(bootstrap, sorted({t for t, _, _ in records}), partitions)
+        await ensure_topics(bootstrap, sorted({r[0] for r in records}), partitions)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
         await producer.start()
         try:
-            futures = [await producer.send(topic, value, key=key) for topic, key, value in records]
+            futures = [await producer.send(r[0], r[2], key=r[1], partition=r[3] if len(r) > 3 else None) for r in records]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()

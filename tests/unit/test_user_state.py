@@ -142,3 +142,31 @@ def test_facet_movement_is_one_minus_each_facets_cosine(seed, dims, zero):
         assert got[name] == pytest.approx(1.0 - cos, abs=2e-6)
         start += d
     assert facet_movement(None, after, layout) == {name: 1.0 for name in layout}
+
+
+def _stored_state() -> bytes:
+    state = InterestState()
+    apply_event(state, SearchEvent(user_id="u", event_id="e1", query="tents", ts=1000.0), np.ones(6), Settings(),
+                (("t", 0, 0)), {"a": 2, "b": 4})
+    return state.to_bytes()
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_bytes_that_are_no_state_raise_a_value_error_and_nothing_else(data):
+    """The worker dead-letters a user's events when its stored state cannot be read
+    (streams/worker/users.py); any other exception would stop the partition instead."""
+    good = _stored_state()
+    raw = data.draw(st.one_of(
+        st.binary(max_size=200),
+        st.builds(lambda cut: good[:cut], st.integers(0, len(good) - 1)),  # cut short
+        st.builds(lambda at, b: good[:at] + bytes([b]) + good[at + 1:], st.integers(0, len(good) - 1), st.integers(0, 255)),
+        st.sampled_from([b"1", b"[]", b'{"den": "x"}', b'{"num": 5, "den": 1, "t_ref": 0}', b"null"]),
+    ))
+    try:
+        state = InterestState.from_bytes(raw)
+    except ValueError as exc:
+        assert "not a stored user state" in str(exc)
+    else:
+        assert isinstance(state, InterestState)
+    assert InterestState.from_bytes(good).to_bytes() == good
