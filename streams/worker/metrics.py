@@ -36,7 +36,7 @@ EVENT_TIME_BUCKETS = (1.0, 10.0, 60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 8
 def reason_class(reason: str) -> str:
     """A dead letter's reason as one of a few labels (the full reason is in the dead letter)."""
     text = reason.lower()
-    for needle, label in (("unknown item", "unknown_item"), ("in the future", "future_ts"),
+    for needle, label in (("stored state of user", "state_unreadable"), ("unknown item", "unknown_item"), ("in the future", "future_ts"),
                           ("not valid json", "malformed"), ("expected a json object", "malformed"),
                           ("empty message", "malformed"), ("on the topic for", "wrong_topic"),
                           ("webhook", "webhook"), ("unreadable", "malformed")):

@@ -20,6 +20,9 @@ def reason_of(raw: bytes, kind: str) -> str:
 def test_each_kind_of_refusal_gets_its_label():
     assert reason_class(reason_of(b"{not json", "search")) == "malformed"
     assert reason_class(reason_of(b"[1, 2]", "search")) == "malformed"
+    # Whatever the stored bytes' own error says (streams/worker/users.py words it so).
+    assert reason_class("the stored state of user 'u1' cannot be read (not a stored user state (9 bytes): "
+                        "JSONDecodeError('not valid json'))") == "state_unreadable"
     assert reason_class(reason_of(b"", "search")) == "malformed"
     assert reason_class(reason_of(b'{"type": "click", "event_id": "e"}', "search")) == "wrong_topic"
     assert reason_class(reason_of(b'{"event_id": "e", "user_id": "u", "ts": 1}', "search")) == "invalid_field"
