@@ -135,6 +135,7 @@ def test_watchlist_api_needs_the_token_and_bounds_its_input(broker, tmp_path):
                                    60, "the good mention after the bad records")
         assert health["dead_lettered"] == before["dead_lettered"] + 3 and health["mentions"] == before["mentions"] + 1
         letters = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, "dead-letters")]
+        letters = [d for d in letters if d["topic"] in ("news-mentions", "entity-watchers")]  # the module's first test has news ones
         assert sorted(d["topic"] for d in letters) == ["entity-watchers", "news-mentions", "news-mentions"], letters
         assert all(d["reason"].startswith("unreadable") for d in letters)
         assert "missing or invalid: event_id, headline, label, confidence, ts" in " ".join(d["reason"] for d in letters)
