@@ -37,6 +37,12 @@ from streams.state.offset_guard import OffsetGuard, Verdict
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):
+    # How long a stopping worker waits for aiokafka's consumer to stop (mode's default: 60 s). It
+    # stops in about a second with the broker up; with the broker gone it retries until this runs
+    # out, which held a SIGTERM'd worker for 62 s, past a supervisor's usual 30 s grace. Offsets are
+    # committed before this, and a consumer that did not leave its group is what a crash leaves.
+    shutdown_timeout = 10.0
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Faust hard-codes fetch_max_wait_ms=1500; aiokafka reads this attribute when it starts.
