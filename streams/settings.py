@@ -62,6 +62,10 @@ class RecommendSettings:
     # copy of the catalogue and engagements in memory).
     lessons: str = "process"
     learner_restart_s: float = 5.0  # after the learner process ends, lessons in line until a new one starts
+    # How often the worker writes what it has folded from the engagements log to its data_dir
+    # (streams/worker/snapshot.py), so a restart reads the log from there, not from its beginning
+    # (0 = never: every start reads the whole log).
+    snapshot_every_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,8 @@ class Settings:
             raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
         if self.faiss_threads < 0:
             raise SettingsError(f"faiss_threads must be >= 0 (0 = FAISS's default), got {self.faiss_threads}")
+        if self.recommend.snapshot_every_s < 0:
+            raise SettingsError(f"engagements snapshot_every_s must be >= 0 (0 = never), got {self.recommend.snapshot_every_s}")
         if self.encoder.dtype not in ENCODER_DTYPES:
             raise SettingsError(f"encoder dtype must be one of {', '.join(ENCODER_DTYPES)}, got {self.encoder.dtype!r}")
         if self.encoder.pass_overhead_tokens < 0:
@@ -361,6 +367,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_LEARN_EVERY": ("recommend.candidates.learn_every", int),
     "RANKER_LESSONS": ("recommend.lessons", str),
     "RANKER_LEARNER_RESTART_S": ("recommend.learner_restart_s", float),
+    "ENGAGEMENTS_SNAPSHOT_S": ("recommend.snapshot_every_s", float),
     "BEHAVIOUR": ("recommend.engagement.behaviour.enabled", parse_bool),
     "BEHAVIOUR_DIM": ("recommend.engagement.behaviour.dim", int),
     "BEHAVIOUR_LR": ("recommend.engagement.behaviour.lr", float),

@@ -25,6 +25,7 @@ version spread over several partitions are read in whatever interleaving the fet
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -211,6 +212,24 @@ class BehaviourVectors:
                     cfg.lr * np.fromiter((w for s in kept for w in s[2]), dtype=np.float64, count=len(ctx)),
                     np.array([s[3] for s in kept], dtype=np.int64), cfg.negatives)
         self.steps += len(kept)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """What a restart needs to go on exactly where this left off (``from_arrays``): the rows'
+        vectors, the step count and the negative sampler's state (JSON: PCG64's are 128-bit ints)."""
+        rng = json.dumps({"steps": self.steps, "rng": self._rng.bit_generator.state}).encode()
+        return {"W": self.W[: self.n].copy(), "C": self.C[: self.n].copy(), "state": np.frombuffer(rng, dtype=np.uint8)}
+
+    @classmethod
+    def from_arrays(cls, config: BehaviourConfig, content: ContentLookup | None, arrays: dict[str, np.ndarray]) -> BehaviourVectors:
+        """The vectors ``to_arrays`` took; ValueError if they do not fit ``config``."""
+        W, C = np.asarray(arrays["W"], dtype=np.float64), np.asarray(arrays["C"], dtype=np.float64)
+        if W.ndim != 2 or W.shape != C.shape or W.shape[1] != config.dim:
+            raise ValueError(f"behaviour vectors of shape {W.shape} and {C.shape}, expected (n, {config.dim})")
+        state = json.loads(bytes(arrays["state"]))
+        out = cls(config, content)
+        out.W, out.C, out.n, out.steps = W.copy(), C.copy(), len(W), int(state["steps"])
+        out._rng.bit_generator.state = state["rng"]
+        return out
 
     def user_vector(self, rows: Sequence[int], weights: Sequence[float]) -> np.ndarray | None:
         """The recency-weighted sum of the input vectors of a user's last items (None: no rows)."""

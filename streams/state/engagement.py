@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from schemas import dump_json, load_json
 from streams.state.behaviour import BehaviourConfig, BehaviourVectors, ContentLookup
 
 MAX_EXPONENT = 50.0  # rescale when lambda (t - t_base) passes this (e^50 is far from overflow)
@@ -181,6 +182,65 @@ class Engagements:
             row = self._links[a] = LinkRow()
         row.add(b, w, self.config.row_max)
 
+    # -- snapshots (streams/worker/snapshot.py) ---------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything folded so far, as arrays (``from_arrays`` rebuilds it exactly: the same sums,
+        links, vectors and sampler state, so folding on from there takes the same steps as folding
+        the whole log). The links and the remembered ids in flat arrays: one per row would be a
+        file entry per item."""
+        n = len(self._ids)
+        rows = sorted(self._links)
+        kept = [self._links[r] for r in rows]
+        out = {
+            "ids": _strings(self._ids),
+            "pop": self._pop[:, :n].copy(),
+            "numbers": np.array([np.nan if self._t_base is None else self._t_base, self.t_last,
+                                 self.observed, self.duplicates], dtype=np.float64),
+            "link_rows": np.array(rows, dtype=np.int64),
+            "link_counts": np.array([row.n for row in kept], dtype=np.int64),
+            "link_totals": np.array([row.total for row in kept], dtype=np.float64),
+            "link_keys": np.concatenate([row.keys[: row.n] for row in kept]) if kept else np.zeros(0, np.int64),
+            "link_vals": np.concatenate([row.vals[: row.n] for row in kept]) if kept else np.zeros(0),
+            "seen": _strings([s for pair in self._seen for s in pair]),
+        }
+        if self.behaviour is not None:
+            out.update({f"behaviour_{k}": v for k, v in self.behaviour.to_arrays().items()})
+        return out
+
+    @classmethod
+    def from_arrays(cls, config: EngagementConfig, content: ContentLookup | None,
+                    arrays: dict[str, np.ndarray]) -> Engagements:
+        """The state ``to_arrays`` took; ValueError (or KeyError) if the arrays do not hold one."""
+        out = cls(config, content)
+        ids = _read_strings(arrays["ids"])
+        pop = np.asarray(arrays["pop"], dtype=np.float64)
+        if pop.shape != (len(out._lams), len(ids)):
+            raise ValueError(f"popularity of shape {pop.shape}, expected {(len(out._lams), len(ids))}")
+        out._ids, out._row = ids, {item: r for r, item in enumerate(ids)}
+        out._pop = pop.copy()
+        t_base, out.t_last, observed, duplicates = arrays["numbers"].tolist()
+        out._t_base = None if np.isnan(t_base) else t_base
+        out.observed, out.duplicates = int(observed), int(duplicates)
+        counts = np.asarray(arrays["link_counts"], dtype=np.int64)
+        ends = np.cumsum(counts)
+        keys, vals = arrays["link_keys"], arrays["link_vals"]
+        if len(keys) != (ends[-1] if len(ends) else 0) or len(vals) != len(keys):
+            raise ValueError("link arrays of different lengths")
+        for r, total, end, count in zip(arrays["link_rows"].tolist(), arrays["link_totals"].tolist(),
+                                        ends.tolist(), counts.tolist()):
+            row = out._links[r] = LinkRow()
+            row.keys, row.vals = keys[end - count : end].astype(np.int64), vals[end - count : end].astype(np.float64)
+            row.n, row.total = count, total
+            row.slot = {int(k): i for i, k in enumerate(row.keys.tolist())}
+        seen = _read_strings(arrays["seen"])
+        out._seen = OrderedDict.fromkeys(zip(seen[0::2], seen[1::2]))
+        if out.behaviour is not None:
+            out.behaviour = BehaviourVectors.from_arrays(
+                config.behaviour, content, {k[len("behaviour_"):]: v for k, v in arrays.items() if k.startswith("behaviour_")})
+            if out.behaviour.n != len(ids):
+                raise ValueError(f"{out.behaviour.n} behaviour rows for {len(ids)} items")
+        return out
+
     # -- reads -------------------------------------------------------------------------------------
     def folded(self, user_id: str, event_id: str) -> bool:
         """Whether this engagement is in the state (among the last ``dedup`` folded in)."""
@@ -293,3 +353,15 @@ class Engagements:
     def status(self) -> dict[str, Any]:
         return {"items": len(self._ids), "engagements": self.observed, "duplicates_dropped": self.duplicates,
                 "linked_items": len(self._links), "newest_event_ts": self.t_last}
+
+
+def _strings(values: Sequence[str]) -> np.ndarray:
+    """Strings as one JSON document in a byte array (a file of arrays holds no Python objects)."""
+    return np.frombuffer(dump_json(list(values)), dtype=np.uint8)
+
+
+def _read_strings(array: np.ndarray) -> list[str]:
+    values = load_json(np.asarray(array, dtype=np.uint8).tobytes())
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("expected a JSON list of strings")
+    return values

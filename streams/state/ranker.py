@@ -236,6 +236,14 @@ class OnlineRanker:
         self.w = start_weights()
         self.version = 0
 
+    def restore(self, w: np.ndarray, version: int) -> None:
+        """Weights and version as a snapshot of the engagements log took them (the steps up to
+        its offsets applied): the rest is applied on top as it is read."""
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != self.w.shape:
+            raise ValueError(f"ranker weights of shape {w.shape}, expected {self.w.shape}")
+        self.w, self.version = w.copy(), int(version)
+
     def weights(self) -> dict[str, float]:
         return {name: round(float(v), 4) for name, v in zip(FEATURES, self.w)}
 

@@ -49,7 +49,7 @@ from streams.state.recommend import Recommender, topic_lookup
 from streams.worker.broker_health import BrokerHealth
 from streams.worker.catalogue import CatalogueFollower, CatalogueGate
 from streams.worker.context import Outbox, WorkerContext
-from streams.worker.engagement import EngagementFollower
+from streams.worker.engagement import EngagementFollower, snapshot_file
 from streams.worker.heads import LearnedHeads
 from streams.worker.heap import freeze_heap
 from streams.worker.items import ItemHandler
@@ -135,7 +135,7 @@ class Worker:
                 # Every worker's kept steps, applied here in the log's order (the same weights everywhere).
                 "ranker_steps_applied": follower.steps, "ranker_steps_skipped": follower.steps_skipped,
                 "engagements_caught_up": follower.caught_up_at is not None,
-                "engagements_rebuild_s": _rounded(follower.rebuild_s)}
+                "engagements_rebuild_s": _rounded(follower.rebuild_s), "engagements_snapshot": follower.snapshot}
 
 
 def _rounded(seconds: float | None) -> float | None:
@@ -228,7 +228,8 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         # The behaviour facet starts an item's vectors from its text in the index, so engagements
         # are folded once the catalogue is current too.
         engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms,
-                                         after=gate.opened.wait)
+                                         after=gate.opened.wait, snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement),
+                                         snapshot_every_s=r.snapshot_every_s)
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)

@@ -33,6 +33,9 @@ class LogFollower:
         self.rebuild_s: float | None = None
         self.records = 0
         self.positions: dict[int, int] = {}  # partition -> the next offset to read (all before it applied)
+        # Set by a subclass that took over a state folded up to these offsets (a snapshot): the
+        # next read starts there instead of at the beginning.
+        self.resume: dict[int, int] | None = None
 
     async def run(self) -> None:
         """Follow the topic until cancelled; retries while the broker is away."""
@@ -49,6 +52,18 @@ class LogFollower:
         """Called before reading from the beginning again (after the first time): the callback's
         owner drops what it folded in, or is idempotent."""
 
+    async def before_reading(self) -> None:
+        """Awaited before each read from the start (after ``restarting``): where a subclass takes
+        over a state and sets ``resume``."""
+
+    def resume_refused(self, why: str) -> None:
+        """``resume`` named offsets this topic does not have (it was deleted and made again): the
+        read starts at the beginning, and what was taken over must be dropped."""
+
+    async def after_apply(self) -> None:
+        """Awaited after each fetched batch is applied, with ``positions`` past it (nothing is
+        applied meanwhile)."""
+
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", fetch_max_wait_ms=self.fetch_max_wait_ms)
@@ -62,6 +77,8 @@ class LogFollower:
             await consumer.seek_to_beginning(*tps)
             if self.records:
                 self.restarting()
+            await self.before_reading()
+            await self._resume(consumer, tps, end)
             started, caught_up = time.monotonic(), False
             while True:
                 # Checked before waiting for more, so an idle wait never counts as rebuilding.
@@ -78,8 +95,28 @@ class LogFollower:
                     self.records += len(records)
                     self.apply(records)
                 self.positions = {tp.partition: await consumer.position(tp) for tp in tps}
+                if records:
+                    await self.after_apply()
         finally:
             await consumer.stop()
+
+    async def _resume(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], end: dict[TopicPartition, int]) -> None:
+        """Seek to ``resume`` (once). An offset past a partition's end, or a partition the topic
+        lacks, means the topic is not the one it was read from: from the beginning then. Offsets
+        that retention has removed since are read from the first one kept (aiokafka resets them)."""
+        resume, self.resume = self.resume, None
+        if resume is None:
+            return
+        ends = {tp.partition: end[tp] for tp in tps}
+        wrong = [f"{p}@{o} (end {ends.get(p)})" for p, o in sorted(resume.items()) if p not in ends or o > ends[p]]
+        if wrong:
+            log.warning("%s follower: cannot resume at %s; reading from the beginning", self.topic, ", ".join(wrong))
+            self.resume_refused(f"offsets past the topic's end: {', '.join(wrong)}")
+            return
+        for tp in tps:
+            if resume.get(tp.partition):
+                consumer.seek(tp, resume[tp.partition])
+        log.info("%s follower resumes at %s", self.topic, resume)
 
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

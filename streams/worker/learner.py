@@ -52,7 +52,7 @@ from streams.state.ranker import FEATURES, OnlineRanker
 from streams.state.recommend import Lesson, Recommender, topic_lookup
 from streams.threads import limit_threads
 from streams.worker.catalogue import CatalogueFollower, index_vector_rows
-from streams.worker.engagement import EngagementFollower
+from streams.worker.engagement import EngagementFollower, snapshot_file
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,10 @@ class Learner:
                                            lambda rows: index_vector_rows(self.index, spec.layout, rows), sum(spec.layout.values()),
                                            s.fetch_max_wait_ms, on_caught_up=self._catalogue_current.set)
         # Folded once the catalogue is indexed: the behaviour facet starts an item's vectors there.
+        # It takes over the worker's snapshot of the engagements (never writes one).
         self.engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, self.recommender, s.fetch_max_wait_ms,
-                                              on_caught_up=self._answer, after=self._catalogue_current.wait)
+                                              on_caught_up=self._answer, after=self._catalogue_current.wait,
+                                              snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement))
         self.pending: deque[list[Lesson]] = deque()
         self.answered = self.late = self.dropped = 0
 
@@ -183,7 +185,7 @@ class Learner:
         return {"answered": self.answered, "late": self.late, "dropped": self.dropped,
                 "pending": sum(map(len, self.pending)), "caught_up": self.engagements.caught_up_at is not None,
                 "items_indexed": len(self.index), "catalogue_records_malformed": self.catalogue.malformed,
-                "index": self.index.ann.to_dict(),
+                "index": self.index.ann.to_dict(), "engagements_snapshot": dict(self.engagements.snapshot),
                 **{k: ranker[k] for k in ("accepted", "rejected", "examples", "held_back")}}
 
 
@@ -341,6 +343,7 @@ class LearnerClient:
             "items_indexed": c.get("items_indexed", 0),
             "catalogue_records_malformed": c.get("catalogue_records_malformed", 0),  # skipped, as in the worker
             "index": c.get("index"),  # its own copy: exact or IVF search, its last build
+            "engagements_snapshot": c.get("engagements_snapshot"),  # the worker's, taken over at its start
             "handed": self.handed,  # = answered + dropped + unanswered
             "answered": self._before["answered"] + c.get("answered", 0),
             # answered without a lesson: their own engagement was already folded in the learner

@@ -1,6 +1,8 @@
 """The hybrid recommender through a real worker (Tansu broker, the real model, FAISS): what other
 users did next and what is popular reach a user whose own facets point elsewhere; every item says
-where it came from and why it ranks; the learned ranker and the engagements survive a restart.
+where it came from and why it ranks; the learned ranker and the engagements survive a restart, taken
+over from the worker's snapshot and the topic's tail, or from the whole topic when the snapshot is
+unreadable.
 
 The steps run in order inside one module (they share a worker).
 """
@@ -71,7 +73,8 @@ def run(broker, tmp_path_factory):
     Run.workdir = Path(tmp_path_factory.mktemp("worker"))
     # Learning starts after a few held-back lessons, so a short test sees kept updates.
     Run.env = {**broker.worker_env, "INTEREST_STREAM_RANKER_MIN_HOLDOUT": "4",
-               "INTEREST_STREAM_RANKER_LEARN_PER_BATCH": "256", "INTEREST_STREAM_RANKER_LEARN_EVERY": "1"}
+               "INTEREST_STREAM_RANKER_LEARN_PER_BATCH": "256", "INTEREST_STREAM_RANKER_LEARN_EVERY": "1",
+               "INTEREST_STREAM_ENGAGEMENTS_SNAPSHOT_S": "1"}  # snapshots between the waves
     produce(broker.url, catalogue())
     start(Run, broker)
     done = 0
@@ -134,20 +137,50 @@ def test_the_ranker_learned_from_the_stream_and_every_worker_folds_every_engagem
     assert len(fans) == FANS and all(r["previous"] == ["books-0"] for r in fans)
 
 
-def test_learned_ranker_and_engagements_survive_a_restart(run, broker):
-    before = run.worker.health()["recommender"]
-    ranked = [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")]
-    assert all(any(f.startswith("behaviour") for f in parts) for _, parts in ranked[:3])  # the behaviour facet took part
+def restart_and_compare(run, broker, before: dict, ranked: list) -> dict:
+    """Restart the worker; once it has caught up with the engagements, the same ranker, the same
+    engagements, and the same recommendations with the same score parts (the behaviour facet's
+    SGD steps depend on their order and on the sampler's state: taken over from a snapshot, or
+    taken again in the same order from the topic's one partition)."""
     run.worker.stop()
     start(run, broker)
     run.worker.wait_until(lambda h: h["recommender"]["engagements_caught_up"], 60, "engagements read again")
     after = run.worker.health()["recommender"]
-    assert after["ranker"]["version"] == before["ranker"]["version"]  # restored from the heads table
+    assert after["ranker"]["version"] == before["ranker"]["version"]
     assert after["ranker"]["weights"] == before["ranker"]["weights"]
-    assert after["engagements"]["engagements"] == before["engagements"]["engagements"]  # rebuilt from the topic
-    # The same items with the same score parts: the behaviour facet's SGD steps are taken again in
-    # the same order (one partition), so its vectors come out the same as before the restart.
+    assert after["engagements"] == before["engagements"]
     assert [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")] == ranked
+    return after
+
+
+def test_learned_ranker_and_engagements_survive_a_restart_from_the_snapshot_and_the_tail(run, broker):
+    before = run.worker.health()["recommender"]
+    ranked = [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")]
+    assert all(any(f.startswith("behaviour") for f in parts) for _, parts in ranked[:3])  # the behaviour facet took part
+    assert before["engagements_snapshot"]["written"] >= 1 and before["engagements_snapshot"]["loaded"] is None
+    after = restart_and_compare(run, broker, before, ranked)
+    loaded = after["engagements_snapshot"]["loaded"]
+    assert loaded is not None and after["engagements_snapshot"]["unusable"] is None
+    assert 0 < loaded["engagements"] <= run.clicks
+    # Only the records after the snapshot's offsets were read this time.
+    assert after["engagement_records_read"] < before["engagement_records_read"]
+    # The learner process took the worker's snapshot over too.
+    lessons = run.worker.wait_until(lambda h: h["recommender"]["lessons"]["caught_up"], 120, "learner caught up")
+    assert lessons["recommender"]["lessons"]["engagements_snapshot"]["loaded"] is not None
+
+
+def test_an_unreadable_snapshot_is_shown_and_the_whole_topic_read_instead(run, broker):
+    before = run.worker.health()["recommender"]
+    ranked = [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")]
+    run.env = {**run.env, "INTEREST_STREAM_ENGAGEMENTS_SNAPSHOT_S": "0"}  # none written over the broken one
+    run.worker.stop()
+    path = run.workdir / run.app_id / f"{run.app_id}-engagements.snapshot.npz"
+    path.write_bytes(path.read_bytes()[:1000])  # cut short, as a full disk would leave it
+    after = restart_and_compare(run, broker, before, ranked)
+    snapshot = after["engagements_snapshot"]
+    assert snapshot["loaded"] is None and "cannot be read" in snapshot["unusable"]
+    records = read_topic(broker.bootstrap, "engagements")
+    assert after["engagement_records_read"] == len(records)  # every record, from the beginning
 
 
 def test_a_click_on_an_item_not_in_the_catalogue_is_still_dead_lettered_and_not_engaged(run, broker):

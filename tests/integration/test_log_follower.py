@@ -1,0 +1,68 @@
+"""The group-less follower of a whole topic (streams/worker/follower.py) against the real bundled
+broker: resumed at offsets a snapshot took, it applies only the records after them; offsets past
+the topic's end (a topic deleted and made again since) are refused, and it reads from the
+beginning."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streams.worker.follower import LogFollower
+from tests.helpers.kafka import produce_raw
+
+pytestmark = pytest.mark.integration
+
+
+class Recording(LogFollower):
+    def __init__(self, bootstrap: str, topic: str, resume: dict[int, int]) -> None:
+        super().__init__(bootstrap, topic, self.fold)
+        self.resume = resume
+        self.applied: list[tuple[int, int]] = []
+        self.refused: list[str] = []
+        self.after_apply_positions: list[dict[int, int]] = []
+
+    def fold(self, records) -> None:
+        self.applied += [(r.partition, r.offset) for r in records]
+
+    def resume_refused(self, why: str) -> None:
+        self.refused.append(why)
+
+    async def after_apply(self) -> None:
+        self.after_apply_positions.append(dict(self.positions))
+
+
+async def follow_until_caught_up(follower: LogFollower) -> None:
+    task = asyncio.create_task(follower.run())
+    try:
+        for _ in range(300):
+            if follower.caught_up_at is not None:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the follower never caught up")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture(scope="module")
+def topic(broker) -> str:
+    # Partition 0: offsets 0-5, partition 1: 0-3.
+    produce_raw(broker.bootstrap, [("followed", None, b"r%d" % n, n % 2) for n in range(10)], partitions=2)
+    return "followed"
+
+
+def test_resumed_at_a_snapshots_offsets_it_applies_only_the_records_after_them(broker, topic):
+    follower = Recording(broker.bootstrap, topic, {0: 3, 1: 5})
+    asyncio.run(follow_until_caught_up(follower))
+    assert sorted(follower.applied) == [(0, 3), (0, 4)] and follower.refused == []
+    assert follower.positions == {0: 5, 1: 5}
+    assert follower.after_apply_positions[-1] == {0: 5, 1: 5}  # each hook call sees the positions past what was applied
+
+
+def test_offsets_past_the_end_are_refused_and_the_topic_read_from_the_beginning(broker, topic):
+    follower = Recording(broker.bootstrap, topic, {0: 3, 1: 9})
+    asyncio.run(follow_until_caught_up(follower))
+    assert len(follower.refused) == 1 and "1@9" in follower.refused[0]
+    assert sorted(follower.applied) == [(p, o) for p in (0, 1) for o in range(5)]
