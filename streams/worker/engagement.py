@@ -1,15 +1,16 @@
 """Item-side behaviour and the ranker's weights on every worker: the user agent publishes the
 applied clicks and reviews of each micro-batch as one ``engagements`` record (streams/worker/users.py),
 with the ranker step it learned from them if its guard kept one; every worker follows the whole topic
-from the beginning (streams/worker/follower.py), folds the engagements into the recommender's
+(streams/worker/follower.py), folds the engagements into the recommender's
 ``Engagements`` (decayed popularity, co-engagement, the behaviour facet; streams/state/engagement.py)
 and applies every step to its ranker, so each worker can rank any item for any user, and all of
 them with the same weights, learned from every worker's lessons (until the night of 2026-11-30
 each worker stepped its own ranker and a newer version from another worker replaced it).
 
 The topic grows with the stream, so a worker writes what it has folded, and the offsets it read
-up to, to a snapshot in its data_dir every ``snapshot_every_s`` (streams/worker/snapshot.py); a
-restart, and the learner process, take the snapshot over and read the topic from there. Without one
+up to, to a snapshot in its data_dir every ``snapshot_every_s`` and as it stops
+(streams/worker/snapshot.py); a restart, and the learner process, take the snapshot over and read
+the topic from there. Without one
 (a new worker, or a snapshot taken under other settings or unreadable) the topic is read from its
 beginning: the state is rebuilt. Popularity and links are sums (order does not matter); the
 behaviour facet's SGD steps are not, so the records are published to one partition (read in offset
@@ -54,6 +55,8 @@ class EngagementFollower(LogFollower):
         self.after = after
         self.snapshots, self.snapshot_every_s = snapshots, snapshot_every_s
         self._written_at = time.monotonic()
+        self._folded_since_write = False  # records applied since the last snapshot
+        self._writing = False
         # /healthz: what was taken over at the start, and the snapshots written since.
         self.snapshot: dict[str, Any] = {"loaded": None, "unusable": None, "written": 0, "write_failures": 0,
                                          "last_write_s": None, "last_bytes": None}
@@ -68,7 +71,14 @@ class EngagementFollower(LogFollower):
             # The behaviour facet starts an item's vectors from its text in the index: an item
             # folded before the catalogue is indexed would start elsewhere, and differ by worker.
             await self.after()
-        await super().run()
+        try:
+            await super().run()
+        except asyncio.CancelledError:
+            # The worker stops: a snapshot of what was folded since the last one, so a planned
+            # restart (a deploy) reads next to nothing of the topic again.
+            if self.snapshots is not None and self.snapshot_every_s and self._folded_since_write and not self._writing:
+                await self.write_snapshot()
+            raise
 
     def _fold(self, records: list[ConsumerRecord]) -> None:
         batch: list[Engagement] = []  # every record's, folded in one call (the ranker is apart from them)
@@ -163,6 +173,7 @@ class EngagementFollower(LogFollower):
                  engagements.observed, len(engagements), positions)
 
     async def after_apply(self) -> None:
+        self._folded_since_write = True
         if self.snapshots is None or not self.snapshot_every_s:
             return
         if time.monotonic() - self._written_at >= self.snapshot_every_s:
@@ -182,17 +193,28 @@ class EngagementFollower(LogFollower):
         def write() -> int:
             return files.write({**engagements.to_arrays(), "ranker_w": w}, meta)
 
-        started = time.monotonic()
+        started, self._writing, cancelled = time.monotonic(), True, False
+        job = asyncio.ensure_future(asyncio.to_thread(write))
+        while not job.done():
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:  # the worker stops: the write still ends, then this task
+                cancelled = True
+            except Exception:  # noqa: BLE001 - the job's own error, read from it below
+                pass
+        self._writing, self._written_at = False, time.monotonic()
         try:
-            size = await asyncio.to_thread(write)
+            size = job.result()
         except OSError as exc:  # a full or read-only disk: the worker goes on, restarts read more of the topic
             self.snapshot["write_failures"] += 1
             log.warning("engagements snapshot not written: %s", exc)
         else:
             took = time.monotonic() - started
             self.snapshot.update(written=self.snapshot["written"] + 1, last_write_s=round(took, 3), last_bytes=size)
+            self._folded_since_write = False
             log.info("engagements snapshot written: %d engagements, %d bytes in %.2f s", engagements.observed, size, took)
-        self._written_at = time.monotonic()
+        if cancelled:
+            raise asyncio.CancelledError
 
 
 def snapshot_file(data_dir: str, app_id: str, config: EngagementConfig) -> SnapshotFile:

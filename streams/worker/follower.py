@@ -94,6 +94,10 @@ class LogFollower:
                 if records:
                     self.records += len(records)
                     self.apply(records)
+                    # Before any await: a task cancelled below still has positions that match what
+                    # was applied (a snapshot written as the worker stops takes both).
+                    self.positions.update({r.partition: r.offset + 1 for r in records})
+                # Past what was applied too (a compacted or aborted range the consumer skipped).
                 self.positions = {tp.partition: await consumer.position(tp) for tp in tps}
                 if records:
                     await self.after_apply()

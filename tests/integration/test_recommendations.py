@@ -158,15 +158,28 @@ def test_learned_ranker_and_engagements_survive_a_restart_from_the_snapshot_and_
     ranked = [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")]
     assert all(any(f.startswith("behaviour") for f in parts) for _, parts in ranked[:3])  # the behaviour facet took part
     assert before["engagements_snapshot"]["written"] >= 1 and before["engagements_snapshot"]["loaded"] is None
+    run.env = {**run.env, "INTEREST_STREAM_ENGAGEMENTS_SNAPSHOT_S": "3600"}  # from now on, only as it stops
     after = restart_and_compare(run, broker, before, ranked)
     loaded = after["engagements_snapshot"]["loaded"]
     assert loaded is not None and after["engagements_snapshot"]["unusable"] is None
     assert 0 < loaded["engagements"] <= run.clicks
-    # Only the records after the snapshot's offsets were read this time.
-    assert after["engagement_records_read"] < before["engagement_records_read"]
+    assert after["engagement_records_read"] < before["engagement_records_read"]  # not the whole topic again
     # The learner process took the worker's snapshot over too.
     lessons = run.worker.wait_until(lambda h: h["recommender"]["lessons"]["caught_up"], 120, "learner caught up")
     assert lessons["recommender"]["lessons"]["engagements_snapshot"]["loaded"] is not None
+
+
+def test_a_worker_that_stops_writes_a_snapshot_of_what_it_folded_since_the_last(run, broker):
+    produce(broker.url, [ev("click", user_id="late", item_id="books-0", ts=NOW + 2 * 86400)])
+    run.clicks += 1
+    run.worker.wait_until(lambda h: h["recommender"]["engagements"]["engagements"] == run.clicks, 60, "the click folded")
+    run.worker.wait_learned()
+    before = run.worker.health()["recommender"]
+    assert before["engagements_snapshot"]["written"] == 0  # none on its own in this run (every 3600 s)
+    after = restart_and_compare(run, broker, before, [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")])
+    # Taken as it stopped, with the new click: nothing of the topic was read again.
+    assert after["engagements_snapshot"]["loaded"]["engagements"] == run.clicks
+    assert after["engagement_records_read"] == 0
 
 
 def test_an_unreadable_snapshot_is_shown_and_the_whole_topic_read_instead(run, broker):
