@@ -24,6 +24,7 @@ import numpy as np
 from index.ann import AnnStatus, lists_for, remove_ids, train_ivf
 from index.config import IndexConfig
 from index.errors import IndexConfigError, UnknownItem
+from schemas import from_json_array, json_array, string_list
 from schemas.facets import l2_normalise, split_facets
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,63 @@ class ItemIndex:
         order = np.argsort(-shares, axis=1)[:, :top]
         picked = np.take_along_axis(shares, order, axis=1).tolist()  # plain floats: no numpy scalar per share
         return [list(zip([names[i] for i in idx], vals)) for idx, vals in zip(order.tolist(), picked)]
+
+    # -- snapshots (streams/worker/snapshot.py) ---------------------------------------------------
+    def fingerprint(self) -> str:
+        """What stored vectors depend on besides the items (they are kept packed: facet-weighted)."""
+        return repr((self.layout, dict(sorted(self.config.facet_weights.items())), self.config.factory))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The catalogue as arrays: ids, packed vectors, metadata (``from_arrays`` builds it
+        again). The vectors are read under the lock (about a second per 10^6 items)."""
+        with self._lock:
+            fids = np.fromiter(self._names, dtype=np.int64, count=len(self._names))
+            vectors = self._cpu.reconstruct_batch(fids) if len(fids) else np.zeros((0, self.dim), dtype=np.float32)
+            names = list(self._names.values())
+            metas = [self._meta.get(n) for n in names]
+        return {"ids": json_array(names), "vectors": vectors, "metas": json_array(metas)}
+
+    @classmethod
+    def from_arrays(cls, layout: Mapping[str, int], config: IndexConfig | None, arrays: Mapping[str, np.ndarray]) -> ItemIndex:
+        """A new index holding the catalogue ``to_arrays`` took (the IVF index, past the
+        threshold, is trained again in the background); ValueError if it does not fit ``layout``."""
+        out = cls(layout, config)
+        ids, metas = string_list(arrays["ids"]), from_json_array(arrays["metas"])
+        vectors = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)
+        if vectors.shape != (len(ids), out.dim) or not isinstance(metas, list) or len(metas) != len(ids):
+            raise ValueError(f"{len(ids)} ids, vectors of shape {vectors.shape} and {len(metas)} metadata, "
+                             f"expected vectors of {out.dim}")
+        fids = np.arange(len(ids), dtype=np.int64)
+        if len(ids):
+            out._cpu.add_with_ids(vectors, fids)
+        out._ids, out._names = dict(zip(ids, range(len(ids)))), dict(zip(range(len(ids)), ids))
+        out._meta = {i: dict(m) for i, m in zip(ids, metas) if m}
+        out._next_id, out.version = len(ids), 1
+        # Per category, the sums of the members' unit topic vectors: one pass, not one per item.
+        if "topic" in out.layout and out._meta:
+            topics = out.unpack(vectors)["topic"].astype(np.float64)
+            for n, item in enumerate(ids):
+                category = out._meta.get(item, {}).get("category")
+                if category:
+                    out._cat_sum[category] = out._cat_sum.get(category, 0.0) + topics[n]
+                    out._cat_n[category] = out._cat_n.get(category, 0) + 1
+        return out
+
+    def take_contents(self, other: ItemIndex) -> None:
+        """This index holds ``other``'s catalogue from now on (``other`` is not used again): one
+        swap under the lock, for the callers that keep this object. A running IVF build is waited
+        for first (it would swap in the old catalogue's)."""
+        if self.dim != other.dim or self.layout != other.layout:
+            raise ValueError(f"a catalogue of layout {other.layout}, this index has {self.layout}")
+        self.wait_for_ann()
+        with self._lock:
+            for name in ("_cpu", "_ids", "_names", "_meta", "_cat_sum", "_cat_n", "_next_id"):
+                setattr(self, name, getattr(other, name))
+            self._cat_matrix, self._gpu, self._gpu_stale = None, None, True
+            self._ann, self._ann_pending = None, None
+            self.ann.search, self.ann.built_items = ("gpu" if self.use_gpu else "exact"), 0
+            self.version += 1
+        self._maybe_build_ann()
 
     # -- reads -------------------------------------------------------------------------------------
     def vectors(self, item_id: str) -> dict[str, np.ndarray]:

@@ -1,7 +1,16 @@
 """Records (inbound and published), validation, codecs, the topic table and the facet layout.
 Imports nothing else of interest-stream."""
 
-from schemas.codec import decode_event, dump_json, load_json, pack_vector, unpack_vector
+from schemas.codec import (
+    decode_event,
+    dump_json,
+    from_json_array,
+    json_array,
+    load_json,
+    pack_vector,
+    string_list,
+    unpack_vector,
+)
 from schemas.errors import InterestStreamError, InvalidEvent
 from schemas.facets import FACET_NAMES, SENTIMENT_LABELS, join_facets, l2_normalise, split_facets, unit_facets
 from schemas.outputs import Alert, DeadLetter, Engagement, RankerStep, UserProfile
@@ -47,11 +56,14 @@ __all__ = [
     "id_problem",
     "decode_event",
     "dump_json",
+    "from_json_array",
+    "json_array",
     "join_facets",
     "l2_normalise",
     "load_json",
     "pack_vector",
     "split_facets",
+    "string_list",
     "ticker",
     "unit_facets",
     "unpack_vector",

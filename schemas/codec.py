@@ -22,6 +22,24 @@ def load_json(raw: bytes | str) -> Any:
     return orjson.loads(raw)
 
 
+def json_array(obj: Any) -> np.ndarray:
+    """A JSON document as a byte array: how strings and metadata go into a file of arrays
+    (numpy's .npz, read without pickles: no Python objects)."""
+    return np.frombuffer(dump_json(obj), dtype=np.uint8)
+
+
+def string_list(array: np.ndarray) -> list[str]:
+    """The list of strings ``json_array`` stored; ValueError if the array holds anything else."""
+    values = from_json_array(array)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("expected a JSON list of strings")
+    return values
+
+
+def from_json_array(array: np.ndarray) -> Any:
+    return load_json(np.asarray(array, dtype=np.uint8).tobytes())
+
+
 def decode_event(raw: bytes | None, kind: str) -> AnyEvent:
     """Bytes from a topic -> a valid record of ``kind``, or :class:`InvalidEvent`."""
     if kind not in EVENT_TYPES:

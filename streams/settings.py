@@ -114,6 +114,11 @@ class Settings:
     # catalogue to catch up (the item may still be being encoded) before dead-lettering the click
     # (0 = at once).
     unknown_item_wait_s: float = 10.0
+    # How often the worker writes its index of the catalogue to its data_dir (and once more as it
+    # stops; streams/worker/catalogue.py), so a restart reads the item vectors log from there, not
+    # from its beginning (0 = never). The log is compacted: what a restart reads without one grows
+    # with the catalogue, not with time (122 s at 10^6 items, 2026-12-07).
+    catalogue_snapshot_s: float = 3600.0
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
     topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
     drift_window: int = 500  # events per drift window (reference = the first, current = the last)
@@ -207,6 +212,8 @@ class Settings:
             raise SettingsError(f"numpy_threads must be >= 0 (0 = numpy's default), got {self.numpy_threads}")
         if self.faiss_threads < 0:
             raise SettingsError(f"faiss_threads must be >= 0 (0 = FAISS's default), got {self.faiss_threads}")
+        if self.catalogue_snapshot_s < 0:
+            raise SettingsError(f"catalogue_snapshot_s must be >= 0 (0 = never), got {self.catalogue_snapshot_s}")
         if self.recommend.snapshot_every_s < 0:
             raise SettingsError(f"engagements snapshot_every_s must be >= 0 (0 = never), got {self.recommend.snapshot_every_s}")
         if self.encoder.dtype not in ENCODER_DTYPES:
@@ -368,6 +375,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_LESSONS": ("recommend.lessons", str),
     "RANKER_LEARNER_RESTART_S": ("recommend.learner_restart_s", float),
     "ENGAGEMENTS_SNAPSHOT_S": ("recommend.snapshot_every_s", float),
+    "CATALOGUE_SNAPSHOT_S": ("catalogue_snapshot_s", float),
     "BEHAVIOUR": ("recommend.engagement.behaviour.enabled", parse_bool),
     "BEHAVIOUR_DIM": ("recommend.engagement.behaviour.dim", int),
     "BEHAVIOUR_LR": ("recommend.engagement.behaviour.lr", float),

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from schemas import dump_json, load_json
+from schemas import json_array, string_list
 from streams.state.behaviour import BehaviourConfig, BehaviourVectors, ContentLookup
 
 MAX_EXPONENT = 50.0  # rescale when lambda (t - t_base) passes this (e^50 is far from overflow)
@@ -192,7 +192,7 @@ class Engagements:
         rows = sorted(self._links)
         kept = [self._links[r] for r in rows]
         out = {
-            "ids": _strings(self._ids),
+            "ids": json_array(self._ids),
             "pop": self._pop[:, :n].copy(),
             "numbers": np.array([np.nan if self._t_base is None else self._t_base, self.t_last,
                                  self.observed, self.duplicates], dtype=np.float64),
@@ -201,7 +201,7 @@ class Engagements:
             "link_totals": np.array([row.total for row in kept], dtype=np.float64),
             "link_keys": np.concatenate([row.keys[: row.n] for row in kept]) if kept else np.zeros(0, np.int64),
             "link_vals": np.concatenate([row.vals[: row.n] for row in kept]) if kept else np.zeros(0),
-            "seen": _strings([s for pair in self._seen for s in pair]),
+            "seen": json_array([s for pair in self._seen for s in pair]),
         }
         if self.behaviour is not None:
             out.update({f"behaviour_{k}": v for k, v in self.behaviour.to_arrays().items()})
@@ -212,7 +212,7 @@ class Engagements:
                     arrays: dict[str, np.ndarray]) -> Engagements:
         """The state ``to_arrays`` took; ValueError (or KeyError) if the arrays do not hold one."""
         out = cls(config, content)
-        ids = _read_strings(arrays["ids"])
+        ids = string_list(arrays["ids"])
         pop = np.asarray(arrays["pop"], dtype=np.float64)
         if pop.shape != (len(out._lams), len(ids)):
             raise ValueError(f"popularity of shape {pop.shape}, expected {(len(out._lams), len(ids))}")
@@ -223,16 +223,20 @@ class Engagements:
         out.observed, out.duplicates = int(observed), int(duplicates)
         counts = np.asarray(arrays["link_counts"], dtype=np.int64)
         ends = np.cumsum(counts)
-        keys, vals = arrays["link_keys"], arrays["link_vals"]
-        if len(keys) != (ends[-1] if len(ends) else 0) or len(vals) != len(keys):
+        keys, vals, rows = arrays["link_keys"], arrays["link_vals"], arrays["link_rows"]
+        if len(keys) != (ends[-1] if len(ends) else 0) or len(vals) != len(keys) or len(rows) != len(counts):
             raise ValueError("link arrays of different lengths")
-        for r, total, end, count in zip(arrays["link_rows"].tolist(), arrays["link_totals"].tolist(),
+        if (counts < 1).any() or any(len(a) and (a.min() < 0 or a.max() >= len(ids)) for a in (keys, rows)):
+            raise ValueError(f"links to rows outside the {len(ids)} items")
+        for r, total, end, count in zip(rows.tolist(), arrays["link_totals"].tolist(),
                                         ends.tolist(), counts.tolist()):
             row = out._links[r] = LinkRow()
             row.keys, row.vals = keys[end - count : end].astype(np.int64), vals[end - count : end].astype(np.float64)
             row.n, row.total = count, total
             row.slot = {int(k): i for i, k in enumerate(row.keys.tolist())}
-        seen = _read_strings(arrays["seen"])
+        seen = string_list(arrays["seen"])
+        if len(seen) % 2:
+            raise ValueError("remembered ids are (user, event id) pairs")
         out._seen = OrderedDict.fromkeys(zip(seen[0::2], seen[1::2]))
         if out.behaviour is not None:
             out.behaviour = BehaviourVectors.from_arrays(
@@ -354,14 +358,3 @@ class Engagements:
         return {"items": len(self._ids), "engagements": self.observed, "duplicates_dropped": self.duplicates,
                 "linked_items": len(self._links), "newest_event_ts": self.t_last}
 
-
-def _strings(values: Sequence[str]) -> np.ndarray:
-    """Strings as one JSON document in a byte array (a file of arrays holds no Python objects)."""
-    return np.frombuffer(dump_json(list(values)), dtype=np.uint8)
-
-
-def _read_strings(array: np.ndarray) -> list[str]:
-    values = load_json(np.asarray(array, dtype=np.uint8).tobytes())
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ValueError("expected a JSON list of strings")
-    return values

@@ -47,7 +47,7 @@ from streams.state.engagement import Engagements
 from streams.state.ranker import OnlineRanker
 from streams.state.recommend import Recommender, topic_lookup
 from streams.worker.broker_health import BrokerHealth
-from streams.worker.catalogue import CatalogueFollower, CatalogueGate
+from streams.worker.catalogue import CatalogueFollower, CatalogueGate, catalogue_snapshot
 from streams.worker.context import Outbox, WorkerContext
 from streams.worker.engagement import EngagementFollower, snapshot_file
 from streams.worker.heads import LearnedHeads
@@ -100,6 +100,7 @@ class Worker:
             "catalogue_records_read": self.catalogue.records,
             "catalogue_records_malformed": self.catalogue.malformed,  # skipped: the index keeps the item's last good version
             "index_rebuild_s": _rounded(self.catalogue.rebuild_s),
+            "catalogue_snapshot": self.catalogue.snapshot,  # taken over at the start; written since
             # User events wait at a start until the catalogue is current (streams/worker/catalogue.py).
             "catalogue_gate": self.catalogue_gate.to_dict(),
             "index": ctx.index.ann.to_dict(),  # exact or IVF search (big catalogues), its last build
@@ -218,7 +219,9 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
 
     heads.table.on_recover(tables_restored)
     catalogue = CatalogueFollower(s.bootstrap, vectors, items.index_rows, sum(encoder.layout.values()),
-                                  s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"))
+                                  s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"), index=ctx.index,
+                                  snapshots=catalogue_snapshot(s.data_dir, s.app_id, ctx.index) if s.catalogue_snapshot_s else None,
+                                  snapshot_every_s=s.catalogue_snapshot_s)
     app.task(catalogue.run)
     gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current,
                          fetching=users_fetched)
@@ -228,8 +231,9 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         # The behaviour facet starts an item's vectors from its text in the index, so engagements
         # are folded once the catalogue is current too.
         engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms,
-                                         after=gate.opened.wait, snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement),
-                                         snapshot_every_s=r.snapshot_every_s)
+                                         after=gate.opened.wait, snapshot_every_s=r.snapshot_every_s,
+                                         snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement, encoder.layout)
+                                         if r.snapshot_every_s else None)
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)
     drift = DriftMonitor(encoder.layout, s.drift_window)

@@ -2,7 +2,8 @@
 
 The item agent writes each item's vector to the compacted item vectors log
 (``schemas.topics.item_vectors_topic``; it indexes the items of its own partitions at once). Every
-worker follows that log from the beginning (streams/worker/follower.py) and applies each change to
+worker follows that log from the beginning, or from its snapshot of the index (written every
+``catalogue_snapshot_s`` and as it stops; streams/worker/follower.py), and applies each change to
 the index in log order, so an upsert or delete made by any worker reaches all of them, whatever the
 number of workers (table standby replicas, which only covered workers <= standby replicas + 1,
 are not needed for it). Until 2026-12-01 the log was a Faust table's changelog, which each new
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -33,6 +35,7 @@ from index import ItemIndex
 from schemas import load_json, split_facets, unpack_vector
 from streams.end_offsets import exact_end_offsets
 from streams.worker.follower import LogFollower, topic_partitions
+from streams.worker.snapshot import SnapshotFile
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")  # a topic partition
@@ -74,13 +77,42 @@ def vector_row(record: ConsumerRecord, dims: int) -> tuple[str, dict[str, Any] |
 
 class CatalogueFollower(LogFollower):
     def __init__(self, bootstrap: str, topic: str, apply: Apply, dims: int, fetch_max_wait_ms: int = 100,
-                 on_caught_up: Callable[[], None] | None = None) -> None:
+                 on_caught_up: Callable[[], None] | None = None, index: ItemIndex | None = None,
+                 snapshots: SnapshotFile | None = None, snapshot_every_s: float = 0.0) -> None:
         """``dims``: the length of an item's joined facet vector (a record's of another length, from
-        a worker with another encoder, or any record it cannot read is skipped and counted)."""
-        super().__init__(bootstrap, topic, self._latest, fetch_max_wait_ms, on_caught_up)
+        a worker with another encoder, or any record it cannot read is skipped and counted);
+        ``index``: the index ``apply`` writes to, kept in ``snapshots`` (see ``LogFollower``)."""
+        super().__init__(bootstrap, topic, self._latest, fetch_max_wait_ms, on_caught_up, snapshots, snapshot_every_s)
         self.apply_rows = apply
         self.dims = dims
+        self.index = index
         self.malformed = 0
+
+    # -- snapshots (LogFollower) -------------------------------------------------------------------
+    # The item agent changes the index too, between the follower's batches: what it changed and the
+    # log has not brought yet is in a snapshot, and its log records in the tail after it (the
+    # same vectors again: no effect).
+    def capture(self) -> tuple[Callable[[], dict[str, np.ndarray]], dict[str, Any]]:
+        assert self.index is not None
+        return self.index.to_arrays, {"malformed": self.malformed}
+
+    def rebuild(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ItemIndex:
+        assert self.index is not None
+        return ItemIndex.from_arrays(self.index.layout, self.index.config, arrays)
+
+    def resume_refused(self, why: str) -> None:
+        # Read from the beginning into an empty index: items of the snapshot the topic does not
+        # have would stay in it otherwise (reading it again is idempotent, but deletes nothing).
+        super().resume_refused(why)
+        if self.index is not None:
+            self.index.take_contents(ItemIndex(self.index.layout, self.index.config))
+        self.malformed = 0
+
+    def install(self, meta: dict[str, Any], state: ItemIndex) -> dict[str, Any]:
+        assert self.index is not None
+        self.index.take_contents(state)
+        self.malformed = int(meta.get("malformed", 0))
+        return {"items": len(self.index)}
 
     def _latest(self, records: list[ConsumerRecord]) -> None:
         # In offset order per partition, and an item lives in one partition: the last one wins.
@@ -264,3 +296,9 @@ def items_behind(end: Mapping[T, int], first: Mapping[T, int], committed: Mappin
 
 def sorted_tps(partitions: set[int], topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+def catalogue_snapshot(data_dir: str, app_id: str, index: ItemIndex) -> SnapshotFile:
+    """The catalogue snapshot of an app in a data dir (the worker's and its learner's): usable
+    while the facet layout, the facet weights and the index factory are the ones it was taken under."""
+    return SnapshotFile(Path(data_dir) / f"{app_id}-catalogue.snapshot.npz", index.fingerprint())

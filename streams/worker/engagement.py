@@ -22,12 +22,10 @@ dropped by its (user, event id); a ranker step by its id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 import numpy as np
 from aiokafka import ConsumerRecord
@@ -40,6 +38,9 @@ from streams.worker.follower import LogFollower
 from streams.worker.snapshot import SnapshotFile
 
 log = logging.getLogger(__name__)
+# The follower's counts of what it read, kept in a snapshot: after one, they still count from the
+# topic's beginning (the ranker's version is the steps applied, /healthz shows both).
+COUNTS = ("malformed", "folded", "steps", "steps_skipped")
 
 
 class EngagementFollower(LogFollower):
@@ -47,19 +48,11 @@ class EngagementFollower(LogFollower):
                  on_caught_up: Callable[[], None] | None = None,
                  after: Callable[[], Awaitable[object]] | None = None,
                  snapshots: SnapshotFile | None = None, snapshot_every_s: float = 0.0) -> None:
-        """``after``: awaited before the first read (the catalogue indexed); ``snapshots``: taken
-        over at the start when there is one, and written every ``snapshot_every_s`` of reading
-        (0: never written here; the learner process only reads the worker's)."""
-        super().__init__(bootstrap, topic, self._fold, fetch_max_wait_ms, on_caught_up)
+        """``after``: awaited before the first read (the catalogue indexed); ``snapshots``: see
+        ``LogFollower``."""
+        super().__init__(bootstrap, topic, self._fold, fetch_max_wait_ms, on_caught_up, snapshots, snapshot_every_s)
         self.recommender = recommender
         self.after = after
-        self.snapshots, self.snapshot_every_s = snapshots, snapshot_every_s
-        self._written_at = time.monotonic()
-        self._folded_since_write = False  # records applied since the last snapshot
-        self._writing = False
-        # /healthz: what was taken over at the start, and the snapshots written since.
-        self.snapshot: dict[str, Any] = {"loaded": None, "unusable": None, "written": 0, "write_failures": 0,
-                                         "last_write_s": None, "last_bytes": None}
         self.malformed = 0  # records that could not be read
         self.folded = 0  # engagements in the records read
         self.steps = 0  # ranker steps applied
@@ -71,14 +64,7 @@ class EngagementFollower(LogFollower):
             # The behaviour facet starts an item's vectors from its text in the index: an item
             # folded before the catalogue is indexed would start elsewhere, and differ by worker.
             await self.after()
-        try:
-            await super().run()
-        except asyncio.CancelledError:
-            # The worker stops: a snapshot of what was folded since the last one, so a planned
-            # restart (a deploy) reads next to nothing of the topic again.
-            if self.snapshots is not None and self.snapshot_every_s and self._folded_since_write and not self._writing:
-                await self.write_snapshot()
-            raise
+        await super().run()
 
     def _fold(self, records: list[ConsumerRecord]) -> None:
         batch: list[Engagement] = []  # every record's, folded in one call (the ranker is apart from them)
@@ -128,98 +114,40 @@ class EngagementFollower(LogFollower):
 
     def restarting(self) -> None:
         # Read again: from nothing, or every engagement would count twice (or from the snapshot).
-        self._start_afresh()
-
-    def resume_refused(self, why: str) -> None:
-        self.snapshot["unusable"] = why
-        self._start_afresh()
-
-    def _start_afresh(self) -> None:
         old = self.recommender.engagements
         self.recommender.engagements = Engagements(old.config, old.content)
         self.recommender.ranker.restart()  # and every step applied again
         self._step_ids.clear()
 
-    # -- snapshots ---------------------------------------------------------------------------------
-    async def before_reading(self) -> None:
-        """The snapshot's state in place of this one's, and ``resume`` at its offsets; none (or
-        one that cannot be used, logged and shown on /healthz): the topic is read from the start.
-        Read and rebuilt in a thread: a large one takes seconds, and the event loop serves on."""
-        if self.snapshots is None:
-            return
-        old, files = self.recommender.engagements, self.snapshots
+    # -- snapshots (LogFollower) -------------------------------------------------------------------
+    def capture(self) -> tuple[Callable[[], dict[str, np.ndarray]], dict[str, Any]]:
+        # Only this follower changes the engagements (only read meanwhile, in the thread too); a
+        # step this worker proposes is applied from the event loop, so the ranker is taken now.
+        engagements, w = self.recommender.engagements, self.recommender.ranker.w
+        meta = {"ranker_version": self.recommender.ranker.version, "step_ids": list(self._step_ids),
+                "counts": {k: getattr(self, k) for k in COUNTS}}
+        return lambda: {**engagements.to_arrays(), "ranker_w": w}, meta
 
-        def load() -> tuple[dict[str, Any], dict[str, np.ndarray], Engagements] | None:
-            found = files.read()
-            return None if found is None else (*found, Engagements.from_arrays(old.config, old.content, found[1]))
+    def rebuild(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[Engagements, np.ndarray]:
+        old, w = self.recommender.engagements, np.asarray(arrays["ranker_w"], dtype=np.float64)
+        if w.shape != self.recommender.ranker.w.shape:
+            raise ValueError(f"ranker weights of shape {w.shape}, expected {self.recommender.ranker.w.shape}")
+        return Engagements.from_arrays(old.config, old.content, arrays), w
 
-        try:
-            loaded = await asyncio.to_thread(load)
-            if loaded is None:
-                return
-            meta, arrays, engagements = loaded
-            positions = {int(p): int(o) for p, o in meta["positions"].items()}
-            self.recommender.ranker.restore(arrays["ranker_w"], int(meta["ranker_version"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            self.snapshot["unusable"] = str(exc)
-            log.warning("engagements snapshot not used, reading the topic from its beginning: %s", exc)
-            return
+    def install(self, meta: dict[str, Any], state: tuple[Engagements, np.ndarray]) -> dict[str, Any]:
+        engagements, w = state
+        self.recommender.ranker.restore(w, int(meta["ranker_version"]))
         self.recommender.engagements = engagements
         self._step_ids = OrderedDict.fromkeys(meta.get("step_ids", []))
-        self.resume = positions
-        self.snapshot["loaded"] = {"positions": positions, "engagements": engagements.observed,
-                                   "taken_at": meta.get("taken_at")}
-        log.info("engagements snapshot taken over: %d engagements, %d items, offsets %s",
-                 engagements.observed, len(engagements), positions)
-
-    async def after_apply(self) -> None:
-        self._folded_since_write = True
-        if self.snapshots is None or not self.snapshot_every_s:
-            return
-        if time.monotonic() - self._written_at >= self.snapshot_every_s:
-            await self.write_snapshot()
-
-    async def write_snapshot(self) -> None:
-        """Write what is folded so far, with the offsets read up to. The arrays are made and
-        written in a thread while this follower waits (nothing else changes the engagements: they
-        are only read meanwhile); the ranker's weights and the step ids are taken here first, as
-        a step this worker proposes is applied from the event loop."""
-        assert self.snapshots is not None
-        ranker = self.recommender.ranker
-        w, meta = ranker.w, {"positions": {str(p): o for p, o in self.positions.items()}, "ranker_version": ranker.version,
-                             "step_ids": list(self._step_ids), "taken_at": time.time()}
-        engagements, files = self.recommender.engagements, self.snapshots
-
-        def write() -> int:
-            return files.write({**engagements.to_arrays(), "ranker_w": w}, meta)
-
-        started, self._writing, cancelled = time.monotonic(), True, False
-        job = asyncio.ensure_future(asyncio.to_thread(write))
-        while not job.done():
-            try:
-                await asyncio.shield(job)
-            except asyncio.CancelledError:  # the worker stops: the write still ends, then this task
-                cancelled = True
-            except Exception:  # noqa: BLE001 - the job's own error, read from it below
-                pass
-        self._writing, self._written_at = False, time.monotonic()
-        try:
-            size = job.result()
-        except OSError as exc:  # a full or read-only disk: the worker goes on, restarts read more of the topic
-            self.snapshot["write_failures"] += 1
-            log.warning("engagements snapshot not written: %s", exc)
-        else:
-            took = time.monotonic() - started
-            self.snapshot.update(written=self.snapshot["written"] + 1, last_write_s=round(took, 3), last_bytes=size)
-            self._folded_since_write = False
-            log.info("engagements snapshot written: %d engagements, %d bytes in %.2f s", engagements.observed, size, took)
-        if cancelled:
-            raise asyncio.CancelledError
+        for key, value in meta.get("counts", {}).items():  # /healthz counts the topic's whole read
+            if key in COUNTS:
+                setattr(self, key, int(value))
+        return {"engagements": engagements.observed, "items": len(engagements)}
 
 
-def snapshot_file(data_dir: str, app_id: str, config: EngagementConfig) -> SnapshotFile:
+def snapshot_file(data_dir: str, app_id: str, config: EngagementConfig, layout: Mapping[str, int]) -> SnapshotFile:
     """The engagements snapshot of an app in a data dir (the worker's and its learner's): usable
-    while the fold's settings, the ranker's features and start weights are the ones it was taken
-    under."""
-    fingerprint = repr((config, FEATURES, start_weights().tolist()))
+    while the fold's settings, the facet layout (the behaviour facet starts from topic vectors),
+    the ranker's features and start weights are the ones it was taken under."""
+    fingerprint = repr((config, dict(layout), FEATURES, start_weights().tolist()))
     return SnapshotFile(Path(data_dir) / f"{app_id}-engagements.snapshot.npz", fingerprint)

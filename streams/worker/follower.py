@@ -2,6 +2,11 @@
 from the beginning, then keeps reading, and hands each fetched batch to a callback. The
 catalogue (streams/worker/catalogue.py) and the engagements (streams/worker/engagement.py) are
 followed this way, so each worker has all of them whatever partitions it owns.
+
+What a follower builds may be kept in a snapshot (streams/worker/snapshot.py) with the offsets it
+was read up to: written every ``snapshot_every_s`` and once more as the follower is cancelled (the
+worker stops), and taken over at the next start, which then reads only the topic after it. A
+subclass says what its state is (``capture``, ``rebuild``, ``install``); the rest is here.
 """
 
 from __future__ import annotations
@@ -9,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.end_offsets import exact_end_offsets
+from streams.worker.snapshot import SnapshotFile
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +30,20 @@ ApplyRecords = Callable[[list[ConsumerRecord]], None]  # in offset order within 
 
 class LogFollower:
     def __init__(self, bootstrap: str, topic: str, apply: ApplyRecords, fetch_max_wait_ms: int = 100,
-                 on_caught_up: Callable[[], None] | None = None) -> None:
+                 on_caught_up: Callable[[], None] | None = None, snapshots: SnapshotFile | None = None,
+                 snapshot_every_s: float = 0.0) -> None:
+        """``snapshots``: taken over at the start when there is one, and written every
+        ``snapshot_every_s`` of reading and as the follower stops (0: never written here, as in
+        the learner process, which reads the worker's)."""
         self.bootstrap, self.topic, self.apply = bootstrap, topic, apply
+        self.snapshots, self.snapshot_every_s = snapshots, snapshot_every_s
+        self._written_at = time.monotonic()
+        self._applied_since_write = False
+        self._writing = False
+        self._touched = False  # the state holds something: applied records, or a snapshot taken over
+        # /healthz: what was taken over at the start, and the snapshots written since.
+        self.snapshot: dict[str, Any] = {"loaded": None, "unusable": None, "written": 0, "write_failures": 0,
+                                         "last_write_s": None, "last_bytes": None}
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.on_caught_up = on_caught_up
         self.caught_up_at: float | None = None  # when the topic as of the start was all applied
@@ -39,30 +58,113 @@ class LogFollower:
 
     async def run(self) -> None:
         """Follow the topic until cancelled; retries while the broker is away."""
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except KafkaError as exc:  # the consumer gave up on something: start again from scratch
-                log.warning("%s follower: %s; starting again in 2 s", self.topic, exc)
-                await asyncio.sleep(2.0)
+        try:
+            while True:
+                try:
+                    await self._follow()
+                except KafkaError as exc:  # the consumer gave up on something: start again from scratch
+                    log.warning("%s follower: %s; starting again in 2 s", self.topic, exc)
+                    await asyncio.sleep(2.0)
+        except asyncio.CancelledError:
+            # The worker stops: a snapshot of what was applied since the last one, so a planned
+            # restart (a deploy) reads next to nothing of the topic again.
+            if self.snapshots is not None and self.snapshot_every_s and self._applied_since_write and not self._writing:
+                await self.write_snapshot()
+            raise
 
     def restarting(self) -> None:
         """Called before reading from the beginning again (after the first time): the callback's
         owner drops what it folded in, or is idempotent."""
 
-    async def before_reading(self) -> None:
-        """Awaited before each read from the start (after ``restarting``): where a subclass takes
-        over a state and sets ``resume``."""
-
     def resume_refused(self, why: str) -> None:
-        """``resume`` named offsets this topic does not have (it was deleted and made again): the
-        read starts at the beginning, and what was taken over must be dropped."""
+        """The snapshot named offsets this topic does not have (it was deleted and made again):
+        the read starts at the beginning, and what was taken over is dropped."""
+        self.snapshot["unusable"] = why
+        self.restarting()
+        self.positions, self._touched = {}, False
 
-    async def after_apply(self) -> None:
-        """Awaited after each fetched batch is applied, with ``positions`` past it (nothing is
-        applied meanwhile)."""
+    # -- what a subclass with snapshots says about its state -----------------------------------------
+    def capture(self) -> tuple[Callable[[], dict[str, np.ndarray]], dict[str, Any]]:
+        """On the event loop, between two applied batches: (a function that makes the state's
+        arrays, run in a thread while nothing is applied; what to add to the snapshot's meta,
+        taken now)."""
+        raise NotImplementedError
+
+    def rebuild(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+        """In a thread: the state a snapshot holds, not yet in use; KeyError, TypeError or
+        ValueError if the arrays do not hold one."""
+        raise NotImplementedError
+
+    def install(self, meta: dict[str, Any], state: Any) -> dict[str, Any]:
+        """On the event loop: ``rebuild``'s state in place of this one's; what it holds (counts,
+        for /healthz and the log)."""
+        raise NotImplementedError
+
+    # -- snapshots -----------------------------------------------------------------------------------
+    async def _take_over(self) -> None:
+        """The snapshot's state in place of this one's, and ``resume`` at its offsets; none (or
+        one that cannot be used, logged and shown on /healthz): the topic is read from the start.
+        Read and rebuilt in a thread: a large one takes seconds, and the event loop serves on."""
+        if self.snapshots is None:
+            return
+        files = self.snapshots
+
+        def load() -> tuple[dict[str, Any], Any] | None:
+            found = files.read()
+            return None if found is None else (found[0], self.rebuild(*found))
+
+        try:
+            loaded = await asyncio.to_thread(load)
+            if loaded is None:
+                return
+            meta, state = loaded
+            if not isinstance(meta.get("positions"), dict):
+                raise ValueError(f"offsets of the wrong type: {meta.get('positions')!r:.80}")
+            positions = {int(p): int(o) for p, o in meta["positions"].items()}
+            what = self.install(meta, state)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.snapshot["unusable"] = str(exc)
+            log.warning("%s snapshot not used, reading the topic from its beginning: %s", self.topic, exc)
+            return
+        self.resume, self.positions, self._touched = positions, dict(positions), True
+        self.snapshot["loaded"] = {"positions": positions, "taken_at": meta.get("taken_at"), **what}
+        log.info("%s snapshot taken over: %s; offsets %s", self.topic, what, positions)
+
+    async def _after_apply(self) -> None:
+        self._applied_since_write = True
+        if self.snapshots is not None and self.snapshot_every_s and time.monotonic() - self._written_at >= self.snapshot_every_s:
+            await self.write_snapshot()
+
+    async def write_snapshot(self) -> None:
+        """Write the state with the offsets read up to: its arrays are made and written in a
+        thread while this follower waits (nothing is applied meanwhile); cancelled meanwhile (the
+        worker stops), the write still ends, then the cancellation goes on."""
+        assert self.snapshots is not None
+        make, extra = self.capture()
+        meta = {**extra, "positions": {str(p): o for p, o in self.positions.items()}, "taken_at": time.time()}
+        files = self.snapshots
+        started, self._writing, cancelled = time.monotonic(), True, False
+        job = asyncio.ensure_future(asyncio.to_thread(lambda: files.write(make(), meta)))
+        while not job.done():
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                cancelled = True
+            except Exception:  # noqa: BLE001 - the job's own error, read from it below
+                pass
+        self._writing, self._written_at = False, time.monotonic()
+        try:
+            size = job.result()
+        except Exception as exc:  # noqa: BLE001 - a full disk, or no memory for the arrays: the worker goes on
+            self.snapshot["write_failures"] += 1
+            log.warning("%s snapshot not written: %s", self.topic, exc)
+        else:
+            took = time.monotonic() - started
+            self.snapshot.update(written=self.snapshot["written"] + 1, last_write_s=round(took, 3), last_bytes=size)
+            self._applied_since_write = False
+            log.info("%s snapshot written: %d bytes in %.2f s", self.topic, size, took)
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
@@ -75,9 +177,12 @@ class LogFollower:
             end = await exact_end_offsets(consumer, tps)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            if self.records:
+            if self._touched:  # read again from the start: drop what is held, or it counts twice
                 self.restarting()
-            await self.before_reading()
+            # Until a snapshot or a record says otherwise, nothing is read: a snapshot written as
+            # the worker stops in between must not pair this state with the last read's offsets.
+            self.positions, self._applied_since_write, self._touched = {}, False, False
+            await self._take_over()
             await self._resume(consumer, tps, end)
             started, caught_up = time.monotonic(), False
             while True:
@@ -93,6 +198,7 @@ class LogFollower:
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     self.records += len(records)
+                    self._touched = True
                     self.apply(records)
                     # Before any await: a task cancelled below still has positions that match what
                     # was applied (a snapshot written as the worker stops takes both).
@@ -100,7 +206,7 @@ class LogFollower:
                 # Past what was applied too (a compacted or aborted range the consumer skipped).
                 self.positions = {tp.partition: await consumer.position(tp) for tp in tps}
                 if records:
-                    await self.after_apply()
+                    await self._after_apply()
         finally:
             await consumer.stop()
 

@@ -51,7 +51,7 @@ from streams.state.engagement import Engagements
 from streams.state.ranker import FEATURES, OnlineRanker
 from streams.state.recommend import Lesson, Recommender, topic_lookup
 from streams.threads import limit_threads
-from streams.worker.catalogue import CatalogueFollower, index_vector_rows
+from streams.worker.catalogue import CatalogueFollower, catalogue_snapshot, index_vector_rows
 from streams.worker.engagement import EngagementFollower, snapshot_file
 
 log = logging.getLogger(__name__)
@@ -90,12 +90,15 @@ class Learner:
         self._catalogue_current = asyncio.Event()
         self.catalogue = CatalogueFollower(s.bootstrap, spec.vectors_topic,
                                            lambda rows: index_vector_rows(self.index, spec.layout, rows), sum(spec.layout.values()),
-                                           s.fetch_max_wait_ms, on_caught_up=self._catalogue_current.set)
+                                           s.fetch_max_wait_ms, on_caught_up=self._catalogue_current.set, index=self.index,
+                                           snapshots=catalogue_snapshot(s.data_dir, s.app_id, self.index)
+                                           if s.catalogue_snapshot_s else None)
         # Folded once the catalogue is indexed: the behaviour facet starts an item's vectors there.
         # It takes over the worker's snapshot of the engagements (never writes one).
         self.engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, self.recommender, s.fetch_max_wait_ms,
                                               on_caught_up=self._answer, after=self._catalogue_current.wait,
-                                              snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement))
+                                              snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement, spec.layout)
+                                              if r.snapshot_every_s else None)
         self.pending: deque[list[Lesson]] = deque()
         self.answered = self.late = self.dropped = 0
 
@@ -186,6 +189,7 @@ class Learner:
                 "pending": sum(map(len, self.pending)), "caught_up": self.engagements.caught_up_at is not None,
                 "items_indexed": len(self.index), "catalogue_records_malformed": self.catalogue.malformed,
                 "index": self.index.ann.to_dict(), "engagements_snapshot": dict(self.engagements.snapshot),
+                "catalogue_snapshot": dict(self.catalogue.snapshot),
                 **{k: ranker[k] for k in ("accepted", "rejected", "examples", "held_back")}}
 
 
@@ -344,6 +348,7 @@ class LearnerClient:
             "catalogue_records_malformed": c.get("catalogue_records_malformed", 0),  # skipped, as in the worker
             "index": c.get("index"),  # its own copy: exact or IVF search, its last build
             "engagements_snapshot": c.get("engagements_snapshot"),  # the worker's, taken over at its start
+            "catalogue_snapshot": c.get("catalogue_snapshot"),
             "handed": self.handed,  # = answered + dropped + unanswered
             "answered": self._before["answered"] + c.get("answered", 0),
             # answered without a lesson: their own engagement was already folded in the learner

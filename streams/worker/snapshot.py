@@ -4,7 +4,8 @@ restart reads the log from those offsets instead of from its beginning.
 
 One ``.npz`` file (numpy's, no pickles) with a ``meta`` entry (JSON: the format, a fingerprint of
 the settings the state depends on, the offsets, and what the caller adds) beside the caller's
-arrays. Written to a file of its own and renamed over the last one, so a reader (another process
+arrays. Written to a file of its own and renamed over the last one (the worker is its only writer: one
+data dir each), so a reader (another process
 too: the learner reads the worker's) finds the old snapshot or the new one, never half of one.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,18 +32,29 @@ class SnapshotFile:
         """``fingerprint``: what the state depends on besides the log (settings, feature names); a
         snapshot taken under another one is not used."""
         self.path, self.fingerprint = path, fingerprint
+        self._swept = False
 
     def write(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
         """Replace the snapshot; its size in bytes. OSError if it cannot be written."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # one per writer process
+        if not self._swept:  # what a writer killed mid-write left (GBs for a big catalogue)
+            for left in self.path.parent.glob(f"{self.path.name}.*.tmp"):
+                left.unlink(missing_ok=True)
+            self._swept = True
         head = dump_json({**meta, "format": FORMAT, "fingerprint": self.fingerprint})
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f"{self.path.name}.", suffix=".tmp")
+        tmp = Path(name)
         try:
-            with open(tmp, "wb") as f:
+            with os.fdopen(fd, "wb") as f:
                 np.savez(f, meta=np.frombuffer(head, dtype=np.uint8), **arrays)
                 f.flush()
                 os.fsync(f.fileno())  # on disk before it replaces the last good one
             os.replace(tmp, self.path)
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)  # the rename too
+            finally:
+                os.close(folder)
         finally:
             tmp.unlink(missing_ok=True)
         return self.path.stat().st_size

@@ -21,16 +21,12 @@ class Recording(LogFollower):
         self.resume = resume
         self.applied: list[tuple[int, int]] = []
         self.refused: list[str] = []
-        self.after_apply_positions: list[dict[int, int]] = []
 
     def fold(self, records) -> None:
         self.applied += [(r.partition, r.offset) for r in records]
 
     def resume_refused(self, why: str) -> None:
         self.refused.append(why)
-
-    async def after_apply(self) -> None:
-        self.after_apply_positions.append(dict(self.positions))
 
 
 async def follow_until_caught_up(follower: LogFollower) -> None:
@@ -48,7 +44,7 @@ async def follow_until_caught_up(follower: LogFollower) -> None:
 
 @pytest.fixture(scope="module")
 def topic(broker) -> str:
-    # Partition 0: offsets 0-5, partition 1: 0-3.
+    # Five records in each of two partitions (offsets 0-4).
     produce_raw(broker.bootstrap, [("followed", None, b"r%d" % n, n % 2) for n in range(10)], partitions=2)
     return "followed"
 
@@ -58,7 +54,6 @@ def test_resumed_at_a_snapshots_offsets_it_applies_only_the_records_after_them(b
     asyncio.run(follow_until_caught_up(follower))
     assert sorted(follower.applied) == [(0, 3), (0, 4)] and follower.refused == []
     assert follower.positions == {0: 5, 1: 5}
-    assert follower.after_apply_positions[-1] == {0: 5, 1: 5}  # each hook call sees the positions past what was applied
 
 
 def test_offsets_past_the_end_are_refused_and_the_topic_read_from_the_beginning(broker, topic):

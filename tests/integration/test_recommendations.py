@@ -1,8 +1,8 @@
 """The hybrid recommender through a real worker (Tansu broker, the real model, FAISS): what other
 users did next and what is popular reach a user whose own facets point elsewhere; every item says
 where it came from and why it ranks; the learned ranker and the engagements survive a restart, taken
-over from the worker's snapshot and the topic's tail, or from the whole topic when the snapshot is
-unreadable.
+over from the worker's snapshot (written now and then, and as it stops) and the topic's tail after
+it, or from the whole topic when the snapshot is unreadable.
 
 The steps run in order inside one module (they share a worker).
 """
@@ -137,19 +137,23 @@ def test_the_ranker_learned_from_the_stream_and_every_worker_folds_every_engagem
     assert len(fans) == FANS and all(r["previous"] == ["books-0"] for r in fans)
 
 
-def restart_and_compare(run, broker, before: dict, ranked: list) -> dict:
-    """Restart the worker; once it has caught up with the engagements, the same ranker, the same
-    engagements, and the same recommendations with the same score parts (the behaviour facet's
-    SGD steps depend on their order and on the sampler's state: taken over from a snapshot, or
-    taken again in the same order from the topic's one partition)."""
+def restart_and_compare(run, broker, before: dict, ranked: list | None) -> dict:
+    """Restart the worker; once it has caught up with the engagements, the same engagements and
+    (``ranked`` given) the same ranker and the same recommendations with the same score parts
+    (the behaviour facet's SGD steps depend on their order and on the sampler's state: taken over
+    from a snapshot, or taken again in the same order from the topic's one partition)."""
     run.worker.stop()
     start(run, broker)
     run.worker.wait_until(lambda h: h["recommender"]["engagements_caught_up"], 60, "engagements read again")
     after = run.worker.health()["recommender"]
-    assert after["ranker"]["version"] == before["ranker"]["version"]
-    assert after["ranker"]["weights"] == before["ranker"]["weights"]
-    assert after["engagements"] == before["engagements"]
-    assert [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")] == ranked
+    if ranked is None:  # after a kill: a click read again publishes its engagement again (a copy, dropped)
+        assert {**after["engagements"], "duplicates_dropped": 0} == {**before["engagements"], "duplicates_dropped": 0}
+    else:
+        assert after["engagements"] == before["engagements"]
+    if ranked is not None:
+        assert after["ranker"]["version"] == before["ranker"]["version"]
+        assert after["ranker"]["weights"] == before["ranker"]["weights"]
+        assert [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")] == ranked
     return after
 
 
@@ -164,9 +168,13 @@ def test_learned_ranker_and_engagements_survive_a_restart_from_the_snapshot_and_
     assert loaded is not None and after["engagements_snapshot"]["unusable"] is None
     assert 0 < loaded["engagements"] <= run.clicks
     assert after["engagement_records_read"] < before["engagement_records_read"]  # not the whole topic again
+    # The catalogue too: its index as the worker stopped (every 3600 s by default, and at a stop).
+    health = run.worker.health()
+    assert health["catalogue_snapshot"]["loaded"]["items"] == 12 and health["catalogue_records_read"] == 0
     # The learner process took the worker's snapshot over too.
     lessons = run.worker.wait_until(lambda h: h["recommender"]["lessons"]["caught_up"], 120, "learner caught up")
     assert lessons["recommender"]["lessons"]["engagements_snapshot"]["loaded"] is not None
+    assert lessons["recommender"]["lessons"]["catalogue_snapshot"]["loaded"]["items"] == 12
 
 
 def test_a_worker_that_stops_writes_a_snapshot_of_what_it_folded_since_the_last(run, broker):
@@ -182,18 +190,34 @@ def test_a_worker_that_stops_writes_a_snapshot_of_what_it_folded_since_the_last(
     assert after["engagement_records_read"] == 0
 
 
+def test_after_a_kill_the_snapshot_and_the_tail_after_it_give_every_engagement(run, broker):
+    """SIGKILL: no snapshot as it stops. The last one (the stop before) and the record after it."""
+    produce(broker.url, [ev("click", user_id="killed", item_id="games-0", ts=NOW + 3 * 86400)])
+    run.clicks += 1
+    run.worker.wait_until(lambda h: h["recommender"]["engagements"]["engagements"] == run.clicks, 60, "the click folded")
+    before = run.worker.health()["recommender"]
+    run.worker.kill()
+    after = restart_and_compare(run, broker, before, None)  # a lesson may be learned again from a redelivery
+    assert after["engagements_snapshot"]["loaded"]["engagements"] == run.clicks - 1
+    assert after["engagement_records_read"] >= 1 and after["engagements"]["engagements"] == run.clicks
+
+
 def test_an_unreadable_snapshot_is_shown_and_the_whole_topic_read_instead(run, broker):
+    run.worker.wait_learned()
     before = run.worker.health()["recommender"]
     ranked = [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")]
-    run.env = {**run.env, "INTEREST_STREAM_ENGAGEMENTS_SNAPSHOT_S": "0"}  # none written over the broken one
     run.worker.stop()
-    path = run.workdir / run.app_id / f"{run.app_id}-engagements.snapshot.npz"
-    path.write_bytes(path.read_bytes()[:1000])  # cut short, as a full disk would leave it
+    for what in ("engagements", "catalogue"):
+        path = run.workdir / run.app_id / f"{run.app_id}-{what}.snapshot.npz"
+        path.write_bytes(path.read_bytes()[:1000])  # cut short, as a full disk would leave it
     after = restart_and_compare(run, broker, before, ranked)
     snapshot = after["engagements_snapshot"]
     assert snapshot["loaded"] is None and "cannot be read" in snapshot["unusable"]
     records = read_topic(broker.bootstrap, "engagements")
     assert after["engagement_records_read"] == len(records)  # every record, from the beginning
+    health = run.worker.health()
+    assert health["catalogue_snapshot"]["loaded"] is None and "cannot be read" in health["catalogue_snapshot"]["unusable"]
+    assert health["items_indexed"] == 12 and health["catalogue_records_read"] >= 12
 
 
 def test_a_click_on_an_item_not_in_the_catalogue_is_still_dead_lettered_and_not_engaged(run, broker):

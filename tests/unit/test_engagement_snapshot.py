@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import json_array
 from streams.state.behaviour import BehaviourConfig
 from streams.state.engagement import EngagementConfig, Engagements
 from streams.state.ranker import OnlineRanker
@@ -47,6 +48,13 @@ def assert_same(a: Engagements, b: Engagements) -> None:
     np.testing.assert_array_equal(a.popularity()[1], b.popularity()[1])
     for item in ITEMS:
         assert a.links_of(item) == b.links_of(item)
+    # Co-engagement scores divide by each row's total of every link ever added (pruned ones too).
+    for n in range(len(ITEMS) - 2):
+        got, want = b.co_engaged_many(ITEMS[n : n + 3], [(3, 0.5)]), a.co_engaged_many(ITEMS[n : n + 3], [(3, 0.5)])
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert list(a._seen) == list(b._seen)  # the same ids remembered, in the order they are forgotten
+    assert a.behaviour._rng.bit_generator.state == b.behaviour._rng.bit_generator.state
     assert a.behaviour.steps == b.behaviour.steps
     np.testing.assert_array_equal(a.behaviour.W[: a.behaviour.n], b.behaviour.W[: b.behaviour.n])
     np.testing.assert_array_equal(a.behaviour.C[: a.behaviour.n], b.behaviour.C[: b.behaviour.n])
@@ -129,8 +137,30 @@ def test_a_missing_file_is_no_snapshot_and_a_bad_one_is_refused(tmp_path):
 
 
 def test_the_fingerprint_follows_the_settings_the_fold_depends_on(tmp_path):
-    a = snapshot_file(str(tmp_path), "app", EngagementConfig())
+    layout = {"sentiment": 3, "topic": 384, "style": 4}
+    a = snapshot_file(str(tmp_path), "app", EngagementConfig(), layout)
     assert a.path == tmp_path / "app-engagements.snapshot.npz"
-    assert a.fingerprint == snapshot_file(str(tmp_path), "other", EngagementConfig()).fingerprint
-    assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(row_max=50)).fingerprint
-    assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(behaviour=BehaviourConfig(lr=0.1))).fingerprint
+    assert a.fingerprint == snapshot_file(str(tmp_path), "other", EngagementConfig(), layout).fingerprint
+    assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(row_max=50), layout).fingerprint
+    assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(behaviour=BehaviourConfig(lr=0.1)),
+                                          layout).fingerprint
+    # Another encoder: the behaviour facet's vectors started from other topic vectors.
+    assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(), {**layout, "topic": 768}).fingerprint
+
+
+def test_a_write_leaves_one_file_and_sweeps_what_a_killed_writer_left(tmp_path):
+    files = SnapshotFile(tmp_path / "s.npz", "fp")
+    (tmp_path / "s.npz.abc123.tmp").write_bytes(b"half a snapshot")  # a worker killed mid-write
+    (tmp_path / "other.npz.x.tmp").write_bytes(b"not ours")
+    files.write({"x": np.arange(2)}, {"positions": {}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.npz.x.tmp", "s.npz"]
+
+
+def test_arrays_that_point_outside_the_state_are_refused():
+    folded = Engagements(CONFIG, content)
+    folded.observe_many(stream(2, 40))
+    arrays = folded.to_arrays()
+    with pytest.raises(ValueError, match="outside"):
+        Engagements.from_arrays(CONFIG, content, {**arrays, "link_keys": arrays["link_keys"] + len(folded)})
+    with pytest.raises(ValueError, match="pairs"):
+        Engagements.from_arrays(CONFIG, content, {**arrays, "seen": json_array(["u1", "e1", "u2"])})
