@@ -34,6 +34,7 @@ from streams.worker.engagement import EngagementFollower, snapshot_file
 from streams.worker.topic_admin import ensure_topics
 
 PER_RECORD = 250
+LAYOUT = {"sentiment": 3, "topic": 384, "style": 4}  # the bundled encoder's: the snapshot's fingerprint
 USERS = 50_000
 
 
@@ -99,7 +100,7 @@ async def follow(bootstrap: str, data_dir: str, read_snapshot: bool) -> tuple[En
     config = EngagementConfig()
     rec = Recommender(Engagements(config, content_of()), OnlineRanker(), None)  # type: ignore[arg-type]  # no index: nothing recommended here
     follower = EngagementFollower(bootstrap, "engagements", rec, 100,
-                                  snapshots=snapshot_file(data_dir, "bench", config) if read_snapshot else None)
+                                  snapshots=snapshot_file(data_dir, "bench", config, LAYOUT) if read_snapshot else None)
     started = time.monotonic()
     task = asyncio.create_task(follower.run())
     while follower.caught_up_at is None:
@@ -128,7 +129,8 @@ async def main(n: int, items: int) -> None:
         whole, whole_s = await follow(broker.bootstrap, data_dir, read_snapshot=False)
         print(f"2. from the beginning: {whole_s:.1f} s ({whole_s / raw_s:.1f}x reading alone; "
               f"{whole_s / n * 1e6:.1f} us an engagement); {len(whole.recommender.engagements):,} items engaged")
-        whole.snapshots, started = snapshot_file(data_dir, "bench", whole.recommender.engagements.config), time.monotonic()
+        whole.snapshots = snapshot_file(data_dir, "bench", whole.recommender.engagements.config, LAYOUT)
+        started = time.monotonic()
         await whole.write_snapshot()
         print(f"3. snapshot written in {time.monotonic() - started:.1f} s: {whole.snapshot['last_bytes'] / 1e6:.0f} MB")
         tail = records(n // 20, items, n, 2)
@@ -139,8 +141,11 @@ async def main(n: int, items: int) -> None:
         print(f"6. from the beginning over all {n + n // 20:,}: {again_s:.1f} s; "
               f"the snapshot's start is {again_s / resumed_s:.1f}x faster")
         a, b = again.recommender.engagements, resumed.recommender.engagements
+        n = a.behaviour.n
         same = (a.status() == b.status() and np.array_equal(a.popularity()[1], b.popularity()[1])
-                and np.array_equal(a.behaviour.W[: a.behaviour.n], b.behaviour.W[: b.behaviour.n]))
+                and all(a.links_of(i) == b.links_of(i) for i in a.ids_of(range(len(a))))
+                and all(a._links[r].total == b._links[r].total for r in a._links)
+                and np.array_equal(a.behaviour.W[:n], b.behaviour.W[:n]) and np.array_equal(a.behaviour.C[:n], b.behaviour.C[:n]))
         print(f"   state from the snapshot equals the state from the beginning: {same}; peak RSS {rss_mb():,.0f} MB")
     os.system(f"rm -rf {data_dir}")
 

@@ -64,7 +64,7 @@ class RecommendSettings:
     learner_restart_s: float = 5.0  # after the learner process ends, lessons in line until a new one starts
     # How often the worker writes what it has folded from the engagements log to its data_dir
     # (streams/worker/snapshot.py), so a restart reads the log from there, not from its beginning
-    # (0 = never: every start reads the whole log).
+    # (0 = never, and none is taken over: every start reads the whole log).
     snapshot_every_s: float = 300.0
 
 
@@ -116,8 +116,8 @@ class Settings:
     unknown_item_wait_s: float = 10.0
     # How often the worker writes its index of the catalogue to its data_dir (and once more as it
     # stops; streams/worker/catalogue.py), so a restart reads the item vectors log from there, not
-    # from its beginning (0 = never). The log is compacted: what a restart reads without one grows
-    # with the catalogue, not with time (122 s at 10^6 items, 2026-12-07).
+    # from its beginning (0 = never, and none is taken over). The log is compacted: what a restart
+    # reads without one grows with the catalogue, not with time (122 s at 10^6 items, 2026-12-07).
     catalogue_snapshot_s: float = 3600.0
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
     topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
