@@ -65,3 +65,43 @@ def train_ivf(vectors: np.ndarray, fids: np.ndarray, lists: int, nprobe: int, se
     ivf.add_with_ids(vectors, np.ascontiguousarray(fids, dtype=np.int64))
     ivf.nprobe = min(nprobe, lists)
     return ivf
+
+
+def list_assignment(ivf: faiss.IndexIVF, fids: np.ndarray) -> np.ndarray | None:
+    """The inverted list of each of ``fids`` in ``ivf`` (what ``ivf_from_lists`` rebuilds it
+    from); None unless it holds exactly those ids."""
+    inv, ids, lists = ivf.invlists, [], []
+    for n in range(ivf.nlist):
+        size = inv.list_size(n)
+        if size:
+            ids.append(faiss.rev_swig_ptr(inv.get_ids(n), size).copy())
+            lists.append(np.full(size, n, dtype=np.int64))
+    held = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    if len(held) != len(fids):
+        return None
+    order = np.argsort(held)
+    at = np.minimum(np.searchsorted(held[order], fids), max(len(held) - 1, 0))
+    if len(fids) and (held[order][at] != fids).any():
+        return None
+    return (np.concatenate(lists)[order][at] if len(fids) else np.zeros(0, dtype=np.int64))
+
+
+def ivf_from_lists(centroids: np.ndarray, vectors: np.ndarray, fids: np.ndarray, lists: np.ndarray,
+                   nprobe: int) -> faiss.IndexIVFFlat:
+    """An inner-product IVF index with the given centroids holding each vector in the given list:
+    no training and no assignment (a snapshot's index back in seconds, not minutes)."""
+    nlist, dim = centroids.shape
+    if vectors.shape[1] != dim or len(lists) != len(vectors) or (len(lists) and (lists.min() < 0 or lists.max() >= nlist)):
+        raise ValueError(f"an IVF index of {nlist} lists of {dim} dimensions cannot hold these {len(vectors)} vectors")
+    quantizer = faiss.IndexFlatIP(dim)
+    quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.own_fields = True
+    quantizer.this.disown()
+    ivf.is_trained = True
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+    if len(vectors):
+        x, ids, at = (np.ascontiguousarray(a, dtype=t) for a, t in ((vectors, np.float32), (fids, np.int64), (lists, np.int64)))
+        ivf.add_core(len(x), faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(at))
+    ivf.nprobe = min(nprobe, nlist)
+    return ivf

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import faiss
 import numpy as np
 
-from index.ann import AnnStatus, lists_for, remove_ids, train_ivf
+from index.ann import AnnStatus, ivf_from_lists, list_assignment, lists_for, remove_ids, train_ivf
 from index.config import IndexConfig
 from index.errors import IndexConfigError, UnknownItem
 from schemas import from_json_array, json_array, string_list
@@ -235,31 +235,38 @@ class ItemIndex:
         return repr((self.layout, dict(sorted(self.config.facet_weights.items())), self.config.factory))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The catalogue as arrays: ids, packed vectors, metadata (``from_arrays`` builds it
-        again). The vectors are read under the lock (about a second per 10^6 items)."""
+        """The catalogue as arrays: ids, packed vectors, metadata, and the IVF index in use as its
+        centroids and each item's list (``from_arrays`` builds it all again, the IVF index without
+        training). Read under the lock (about a second per 10^6 items)."""
         with self._lock:
             fids = np.fromiter(self._names, dtype=np.int64, count=len(self._names))
             vectors = self._cpu.reconstruct_batch(fids) if len(fids) else np.zeros((0, self.dim), dtype=np.float32)
             names = list(self._names.values())
             metas = [self._meta.get(n) for n in names]
-        return {"ids": json_array(names), "vectors": vectors, "metas": json_array(metas)}
+            out = {"ids": json_array(names), "fids": fids, "vectors": vectors, "metas": json_array(metas)}
+            if self._ann is not None and (lists := list_assignment(self._ann, fids)) is not None:
+                out.update(ivf_centroids=self._ann.quantizer.reconstruct_n(0, self._ann.nlist), ivf_lists=lists,
+                           ivf_built_items=np.array([self.ann.built_items], dtype=np.int64))
+        return out
 
     @classmethod
     def from_arrays(cls, layout: Mapping[str, int], config: IndexConfig | None, arrays: Mapping[str, np.ndarray]) -> ItemIndex:
-        """A new index holding the catalogue ``to_arrays`` took (the IVF index, past the
-        threshold, is trained again in the background); ValueError if it does not fit ``layout``."""
+        """A new index holding the catalogue ``to_arrays`` took, with its IVF index when it had one
+        (and this configuration searches one: CPU, a threshold); ValueError if the arrays do not
+        fit ``layout``."""
         out = cls(layout, config)
         ids, metas = string_list(arrays["ids"]), from_json_array(arrays["metas"])
         vectors = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)
-        if vectors.shape != (len(ids), out.dim) or not isinstance(metas, list) or len(metas) != len(ids):
-            raise ValueError(f"{len(ids)} ids, vectors of shape {vectors.shape} and {len(metas)} metadata, "
-                             f"expected vectors of {out.dim}")
-        fids = np.arange(len(ids), dtype=np.int64)
+        fids = np.ascontiguousarray(arrays["fids"], dtype=np.int64)
+        if (vectors.shape != (len(ids), out.dim) or not isinstance(metas, list) or len(metas) != len(ids)
+                or fids.shape != (len(ids),) or len(np.unique(fids)) != len(fids) or (len(fids) and fids.min() < 0)):
+            raise ValueError(f"{len(ids)} ids, {fids.shape} faiss ids, vectors of shape {vectors.shape} and "
+                             f"{len(metas)} metadata, expected vectors of {out.dim}")
         if len(ids):
             out._cpu.add_with_ids(vectors, fids)
-        out._ids, out._names = dict(zip(ids, range(len(ids)))), dict(zip(range(len(ids)), ids))
+        out._ids, out._names = dict(zip(ids, fids.tolist())), dict(zip(fids.tolist(), ids))
         out._meta = {i: dict(m) for i, m in zip(ids, metas) if m}
-        out._next_id, out.version = len(ids), 1
+        out._next_id, out.version = int(fids.max()) + 1 if len(fids) else 0, 1
         # Per category, the sums of the members' unit topic vectors: one pass, not one per item.
         if "topic" in out.layout and out._meta:
             topics = out.unpack(vectors)["topic"].astype(np.float64)
@@ -268,6 +275,11 @@ class ItemIndex:
                 if category:
                     out._cat_sum[category] = out._cat_sum.get(category, 0.0) + topics[n]
                     out._cat_n[category] = out._cat_n.get(category, 0) + 1
+        if "ivf_centroids" in arrays and out.config.ann_threshold and not out.use_gpu:
+            out._ann = ivf_from_lists(arrays["ivf_centroids"], vectors, fids, np.asarray(arrays["ivf_lists"]),
+                                      out.config.ann_nprobe)
+            a = out.ann
+            a.search, a.built_items, a.lists, a.nprobe = "ivf", int(arrays["ivf_built_items"][0]), out._ann.nlist, out._ann.nprobe
         return out
 
     def take_contents(self, other: ItemIndex) -> None:
@@ -278,13 +290,14 @@ class ItemIndex:
             raise ValueError(f"a catalogue of layout {other.layout}, this index has {self.layout}")
         self.wait_for_ann()
         with self._lock:
-            for name in ("_cpu", "_ids", "_names", "_meta", "_cat_sum", "_cat_n", "_next_id"):
+            for name in ("_cpu", "_ids", "_names", "_meta", "_cat_sum", "_cat_n", "_next_id", "_ann"):
                 setattr(self, name, getattr(other, name))
-            self._cat_matrix, self._gpu, self._gpu_stale = None, None, True
-            self._ann, self._ann_pending = None, None
-            self.ann.search, self.ann.built_items = ("gpu" if self.use_gpu else "exact"), 0
+            self._cat_matrix, self._gpu, self._gpu_stale, self._ann_pending = None, None, True, None
+            mine, theirs = self.ann, other.ann
+            mine.search = theirs.search if other._ann is not None else ("gpu" if self.use_gpu else "exact")
+            mine.built_items, mine.lists, mine.nprobe = theirs.built_items, theirs.lists, theirs.nprobe
             self.version += 1
-        self._maybe_build_ann()
+        self._maybe_build_ann()  # none was kept, or the catalogue has grown past it
 
     # -- reads -------------------------------------------------------------------------------------
     def vectors(self, item_id: str) -> dict[str, np.ndarray]:

@@ -98,6 +98,7 @@ class CatalogueFollower(LogFollower):
 
     def rebuild(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ItemIndex:
         assert self.index is not None
+        self.index.wait_for_ann()  # here, not on the event loop: install's swap waits for a running build
         return ItemIndex.from_arrays(self.index.layout, self.index.config, arrays)
 
     def resume_refused(self, why: str) -> None:

@@ -1,7 +1,7 @@
 """The item index as arrays (index/item_index.py ``to_arrays``/``from_arrays``/``take_contents``):
 the catalogue a snapshot brings back searches, scores, explains and counts categories as the index
-it was taken from, after any upserts and deletes; the IVF index is trained again past the
-threshold; arrays that do not fit the layout are refused."""
+it was taken from, after any upserts and deletes; the IVF index comes back without training;
+arrays that do not fit the layout are refused."""
 
 from __future__ import annotations
 
@@ -55,17 +55,27 @@ def test_a_catalogue_taken_back_from_arrays_answers_as_the_index_it_came_from(op
     assert len(into) == len(live) + 1 - min(1, len(live))
 
 
-def test_past_the_threshold_the_taken_back_catalogue_is_searched_by_a_new_ivf_index():
-    config = IndexConfig(device="cpu", facet_weights=WEIGHTS, ann_threshold=1000, ann_nprobe=10_000, ann_lists=16)
+def test_the_ivf_index_comes_back_with_the_catalogue_without_training():
+    """Its centroids and each item's list: the same searches at once, changes made to it after its
+    build included; an index configured without IVF search takes the catalogue alone."""
+    config = IndexConfig(device="cpu", facet_weights=WEIGHTS, ann_threshold=1000, ann_nprobe=4, ann_lists=16)
     rng = np.random.default_rng(3)
     big = ItemIndex(LAYOUT, config)
     big.upsert([f"i{i}" for i in range(1200)], unit_rows(rng, 1200))
     assert big.wait_for_ann(60)
+    big.delete([f"i{i}" for i in range(0, 1200, 7)])
+    big.upsert(["new1", "new2", "i3"], unit_rows(rng, 3))  # after the build: added to its lists
     into = ItemIndex(LAYOUT, config)
     into.take_contents(ItemIndex.from_arrays(LAYOUT, config, big.to_arrays()))
-    assert into.wait_for_ann(60) and into.ann.search == "ivf" and into.ann.built_items == 1200
-    query = {f: v[0] for f, v in unit_rows(rng, 1).items()}
-    assert into.nearest([query], 10) == big.nearest([query], 10)
+    assert into.ann.search == "ivf" and into.ann.builds == 0 and into.ann.built_items == 1200 and into.ann.lists == 16
+    queries = [{f: v[n] for f, v in unit_rows(rng, 5).items()} for n in range(5)]
+    # nprobe 4 of 16 lists: the same approximate answers, so the same lists and centroids
+    assert into.nearest(queries, 10) == big.nearest(queries, 10)
+    into.upsert(["later"], unit_rows(rng, 1))
+    assert "later" in {i for i, _ in into.nearest([dict(zip(LAYOUT, [into.vectors("later")[f] for f in LAYOUT]))], 3)[0]}
+    exact = ItemIndex(LAYOUT, IndexConfig(device="cpu", facet_weights=WEIGHTS, ann_threshold=0))
+    exact.take_contents(ItemIndex.from_arrays(LAYOUT, exact.config, big.to_arrays()))
+    assert exact.ann.search == "exact" and len(exact) == len(big)
 
 
 def test_arrays_of_another_layout_are_refused():
