@@ -95,6 +95,9 @@ class ItemIndex:
         # (None: no build running).
         self._ann_pending: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._ann_thread: threading.Thread | None = None
+        # Bumped when the whole catalogue is replaced (take_contents): a build of the one before
+        # is discarded when it ends.
+        self._generation = 0
         self.ann = AnnStatus(search="gpu" if self.use_gpu else "exact")
 
     def _want_gpu(self) -> bool:
@@ -242,12 +245,12 @@ class ItemIndex:
             fids = np.fromiter(self._names, dtype=np.int64, count=len(self._names))
             vectors = self._cpu.reconstruct_batch(fids) if len(fids) else np.zeros((0, self.dim), dtype=np.float32)
             names = list(self._names.values())
-            metas = [self._meta.get(n) for n in names]
-            out = {"ids": json_array(names), "fids": fids, "vectors": vectors, "metas": json_array(metas)}
+            metas = [self._meta.get(n) for n in names]  # the dicts are replaced, never changed in place
+            out = {"fids": fids, "vectors": vectors}
             if self._ann is not None and (lists := list_assignment(self._ann, fids)) is not None:
                 out.update(ivf_centroids=self._ann.quantizer.reconstruct_n(0, self._ann.nlist), ivf_lists=lists,
                            ivf_built_items=np.array([self.ann.built_items], dtype=np.int64))
-        return out
+        return {**out, "ids": json_array(names), "metas": json_array(metas)}  # encoded off the lock
 
     @classmethod
     def from_arrays(cls, layout: Mapping[str, int], config: IndexConfig | None, arrays: Mapping[str, np.ndarray]) -> ItemIndex:
@@ -269,11 +272,15 @@ class ItemIndex:
         out._next_id, out.version = int(fids.max()) + 1 if len(fids) else 0, 1
         # Per category, the sums of the members' unit topic vectors: one pass, not one per item.
         if "topic" in out.layout and out._meta:
-            topics = out.unpack(vectors)["topic"].astype(np.float64)
+            names = list(out.layout)
+            start = sum(out.layout[name] for name in names[: names.index("topic")])
+            cols = slice(start, start + out.layout["topic"])
+            scale = out._scale[cols]
             for n, item in enumerate(ids):
                 category = out._meta.get(item, {}).get("category")
-                if category:
-                    out._cat_sum[category] = out._cat_sum.get(category, 0.0) + topics[n]
+                if category:  # only the topic columns of the rows with a category: no copy of the whole matrix
+                    topic = (vectors[n, cols] / scale).astype(np.float64)  # as unpack and _count_category do
+                    out._cat_sum[category] = out._cat_sum.get(category, 0.0) + topic
                     out._cat_n[category] = out._cat_n.get(category, 0) + 1
         if "ivf_centroids" in arrays and out.config.ann_threshold and not out.use_gpu:
             out._ann = ivf_from_lists(arrays["ivf_centroids"], vectors, fids, np.asarray(arrays["ivf_lists"]),
@@ -284,18 +291,19 @@ class ItemIndex:
 
     def take_contents(self, other: ItemIndex) -> None:
         """This index holds ``other``'s catalogue from now on (``other`` is not used again): one
-        swap under the lock, for the callers that keep this object. A running IVF build is waited
-        for first (it would swap in the old catalogue's)."""
+        swap under the lock, for the callers that keep this object. An IVF build of the catalogue
+        before is discarded when it ends (not waited for: it takes minutes at 10^6 items)."""
         if self.dim != other.dim or self.layout != other.layout:
             raise ValueError(f"a catalogue of layout {other.layout}, this index has {self.layout}")
-        self.wait_for_ann()
         with self._lock:
             for name in ("_cpu", "_ids", "_names", "_meta", "_cat_sum", "_cat_n", "_next_id", "_ann"):
                 setattr(self, name, getattr(other, name))
             self._cat_matrix, self._gpu, self._gpu_stale, self._ann_pending = None, None, True, None
+            self._generation += 1
             mine, theirs = self.ann, other.ann
             mine.search = theirs.search if other._ann is not None else ("gpu" if self.use_gpu else "exact")
             mine.built_items, mine.lists, mine.nprobe = theirs.built_items, theirs.lists, theirs.nprobe
+            mine.building = False
             self.version += 1
         self._maybe_build_ann()  # none was kept, or the catalogue has grown past it
 
@@ -381,8 +389,9 @@ class ItemIndex:
             snapshot = {"fids": fids, "vectors": self._cpu.reconstruct_batch(fids)}
             self._ann_pending = []
             self.ann.building = True
+            generation = self._generation
         try:
-            self._ann_thread = threading.Thread(target=self._build_ann, args=(snapshot, time.monotonic()),
+            self._ann_thread = threading.Thread(target=self._build_ann, args=(snapshot, time.monotonic(), generation),
                                                 name="ivf-build", daemon=True)
             self._ann_thread.start()
         except RuntimeError as exc:  # no thread to be had: stay exact, and stop logging changes
@@ -390,12 +399,15 @@ class ItemIndex:
                 self._ann_pending = None
                 self.ann.building, self.ann.error = False, f"could not start the IVF build: {exc}"
 
-    def _build_ann(self, snapshot: dict[str, np.ndarray], started: float) -> None:
+    def _build_ann(self, snapshot: dict[str, np.ndarray], started: float, generation: int = 0) -> None:
         cfg = self.config
         fids = snapshot.pop("fids")
         try:
             ivf = train_ivf(snapshot.pop("vectors"), fids, lists_for(len(fids), cfg.ann_lists), cfg.ann_nprobe)
             with self._lock:
+                if generation != self._generation:  # the catalogue was replaced meanwhile: not its index
+                    log.info("IVF build of a catalogue replaced since discarded")
+                    return
                 pending, self._ann_pending = self._ann_pending or [], None
                 for op, ids, rows in pending:  # in the order they were made to the exact index
                     if op == "add":
@@ -412,6 +424,8 @@ class ItemIndex:
         except Exception as exc:  # noqa: BLE001 - searches stay exact; said on /healthz
             log.exception("IVF build failed; searches stay exact")
             with self._lock:
+                if generation != self._generation:
+                    return
                 self._ann_pending = None
                 self.ann.building, self.ann.error = False, f"{type(exc).__name__}: {exc}"
 

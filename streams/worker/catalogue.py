@@ -98,7 +98,6 @@ class CatalogueFollower(LogFollower):
 
     def rebuild(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ItemIndex:
         assert self.index is not None
-        self.index.wait_for_ann()  # here, not on the event loop: install's swap waits for a running build
         return ItemIndex.from_arrays(self.index.layout, self.index.config, arrays)
 
     def resume_refused(self, why: str) -> None:
@@ -111,8 +110,9 @@ class CatalogueFollower(LogFollower):
 
     def install(self, meta: dict[str, Any], state: ItemIndex) -> dict[str, Any]:
         assert self.index is not None
+        malformed = int(meta.get("malformed", 0))  # read before anything changes
         self.index.take_contents(state)
-        self.malformed = int(meta.get("malformed", 0))
+        self.malformed = malformed
         return {"items": len(self.index)}
 
     def _latest(self, records: list[ConsumerRecord]) -> None:

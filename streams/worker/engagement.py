@@ -118,6 +118,8 @@ class EngagementFollower(LogFollower):
         self.recommender.engagements = Engagements(old.config, old.content)
         self.recommender.ranker.restart()  # and every step applied again
         self._step_ids.clear()
+        for key in COUNTS:
+            setattr(self, key, 0)
 
     # -- snapshots (LogFollower) -------------------------------------------------------------------
     def capture(self) -> tuple[Callable[[], dict[str, np.ndarray]], dict[str, Any]]:
@@ -136,12 +138,13 @@ class EngagementFollower(LogFollower):
 
     def install(self, meta: dict[str, Any], state: tuple[Engagements, np.ndarray]) -> dict[str, Any]:
         engagements, w = state
-        self.recommender.ranker.restore(w, int(meta["ranker_version"]))
-        self.recommender.engagements = engagements
-        self._step_ids = OrderedDict.fromkeys(meta.get("step_ids", []))
-        for key, value in meta.get("counts", {}).items():  # /healthz counts the topic's whole read
-            if key in COUNTS:
-                setattr(self, key, int(value))
+        # Everything read first: a bad value raises before anything here has changed.
+        version, step_ids = int(meta["ranker_version"]), OrderedDict.fromkeys(map(str, meta.get("step_ids", [])))
+        counts = {key: int(value) for key, value in meta.get("counts", {}).items() if key in COUNTS}
+        self.recommender.ranker.restore(w, version)  # shape checked in rebuild
+        self.recommender.engagements, self._step_ids = engagements, step_ids
+        for key, value in counts.items():  # /healthz counts the topic's whole read
+            setattr(self, key, value)
         return {"engagements": engagements.observed, "items": len(engagements)}
 
 

@@ -41,6 +41,7 @@ class LogFollower:
         self._applied_since_write = False
         self._writing = False
         self._touched = False  # the state holds something: applied records, or a snapshot taken over
+        self._resume_source = "snapshot"  # where ``resume`` came from: a snapshot, or this state after an error
         # /healthz: what was taken over at the start, and the snapshots written since.
         self.snapshot: dict[str, Any] = {"loaded": None, "unusable": None, "written": 0, "write_failures": 0,
                                          "last_write_s": None, "last_bytes": None}
@@ -73,13 +74,15 @@ class LogFollower:
             raise
 
     def restarting(self) -> None:
-        """Called before reading from the beginning again (after the first time): the callback's
-        owner drops what it folded in, or is idempotent."""
+        """Called before reading from the beginning again with a state that holds something (a
+        refused resume): the callback's owner drops what it holds, or is idempotent."""
 
     def resume_refused(self, why: str) -> None:
-        """The snapshot named offsets this topic does not have (it was deleted and made again):
-        the read starts at the beginning, and what was taken over is dropped."""
-        self.snapshot["unusable"] = why
+        """The state held (a snapshot's, or read before an error) is of offsets this topic does
+        not have (it was deleted and made again): it is dropped, and the read starts at the
+        beginning."""
+        if self._resume_source == "snapshot":
+            self.snapshot["unusable"] = why
         self.restarting()
         self.positions, self._touched = {}, False
 
@@ -97,7 +100,7 @@ class LogFollower:
 
     def install(self, meta: dict[str, Any], state: Any) -> dict[str, Any]:
         """On the event loop: ``rebuild``'s state in place of this one's; what it holds (counts,
-        for /healthz and the log)."""
+        for /healthz and the log). Raises before it changes anything, or not at all."""
         raise NotImplementedError
 
     # -- snapshots -----------------------------------------------------------------------------------
@@ -121,12 +124,13 @@ class LogFollower:
             if not isinstance(meta.get("positions"), dict):
                 raise ValueError(f"offsets of the wrong type: {meta.get('positions')!r:.80}")
             positions = {int(p): int(o) for p, o in meta["positions"].items()}
-            what = self.install(meta, state)
-        except (KeyError, TypeError, ValueError) as exc:
-            self.snapshot["unusable"] = str(exc)
-            log.warning("%s snapshot not used, reading the topic from its beginning: %s", self.topic, exc)
+            what = self.install(meta, state)  # checks what it reads before it changes anything
+        except Exception as exc:  # noqa: BLE001 - a snapshot only saves time: any fault, and the log is read whole
+            self.snapshot["unusable"] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s snapshot not used, reading the topic from its beginning: %r", self.topic, exc)
             return
-        self.resume, self.positions, self._touched = positions, dict(positions), True
+        self.resume, self._resume_source = positions, "snapshot"
+        self.positions, self._touched = dict(positions), True
         self.snapshot["loaded"] = {"positions": positions, "taken_at": meta.get("taken_at"), **what}
         log.info("%s snapshot taken over: %s; offsets %s", self.topic, what, positions)
 
@@ -177,12 +181,13 @@ class LogFollower:
             end = await exact_end_offsets(consumer, tps)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            if self._touched:  # read again from the start: drop what is held, or it counts twice
-                self.restarting()
-            # Until a snapshot or a record says otherwise, nothing is read: a snapshot written as
-            # the worker stops in between must not pair this state with the last read's offsets.
-            self.positions, self._applied_since_write, self._touched = {}, False, False
-            await self._take_over()
+            if self._touched:
+                # Read again after an error: on from where this state was left (it always matches
+                # ``positions``: a snapshot's offsets, then the records applied), checked against
+                # the topic as a snapshot's are; no snapshot is taken over in its place.
+                self.resume, self._resume_source = dict(self.positions), "memory"
+            else:
+                await self._take_over()
             await self._resume(consumer, tps, end)
             started, caught_up = time.monotonic(), False
             while True:

@@ -1,13 +1,15 @@
 """The group-less follower of a whole topic (streams/worker/follower.py) against the real bundled
 broker: resumed at offsets a snapshot took, it applies only the records after them; offsets past
 the topic's end (a topic deleted and made again since) are refused, and it reads from the
-beginning."""
+beginning; after a Kafka error it reads on from where its state was left, each record applied
+once."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from streams.worker.follower import LogFollower
 from tests.helpers.kafka import produce_raw
@@ -27,6 +29,10 @@ class Recording(LogFollower):
 
     def resume_refused(self, why: str) -> None:
         self.refused.append(why)
+        super().resume_refused(why)
+
+    def restarting(self) -> None:
+        self.applied.clear()  # what it held is dropped before the read from the beginning
 
 
 async def follow_until_caught_up(follower: LogFollower) -> None:
@@ -61,3 +67,25 @@ def test_offsets_past_the_end_are_refused_and_the_topic_read_from_the_beginning(
     asyncio.run(follow_until_caught_up(follower))
     assert len(follower.refused) == 1 and "1@9" in follower.refused[0]
     assert sorted(follower.applied) == [(p, o) for p in (0, 1) for o in range(5)]
+
+
+class FailingOnce(Recording):
+    """A fault injected (named so: a consumer that gives up mid-read cannot be made on demand): the
+    first hook after an applied batch raises a KafkaError, as a broker call there would."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(bootstrap, topic, None)  # type: ignore[arg-type]  # no snapshot: from the beginning
+        self.failed = False
+
+    async def _after_apply(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise KafkaConnectionError("injected")
+        await super()._after_apply()
+
+
+def test_after_a_kafka_error_it_reads_on_from_its_state_and_applies_each_record_once(broker, topic):
+    follower = FailingOnce(broker.bootstrap, topic)
+    asyncio.run(follow_until_caught_up(follower))
+    assert follower.failed and follower.refused == []
+    assert sorted(follower.applied) == [(p, o) for p in (0, 1) for o in range(5)]  # none twice, none lost

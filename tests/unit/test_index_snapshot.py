@@ -89,3 +89,17 @@ def test_arrays_of_another_layout_are_refused():
         make_index().take_contents(ItemIndex(wider, IndexConfig(device="cpu", facet_weights=WEIGHTS)))
     assert make_index().fingerprint() != ItemIndex(LAYOUT, IndexConfig(device="cpu", facet_weights={
         **WEIGHTS, "topic": 0.5})).fingerprint()  # stored vectors are facet-weighted
+
+
+def test_a_build_of_the_catalogue_before_a_swap_is_not_swapped_in_after_it():
+    config = IndexConfig(device="cpu", facet_weights=WEIGHTS, ann_threshold=1000, ann_nprobe=4, ann_lists=16)
+    rng = np.random.default_rng(5)
+    index = ItemIndex(LAYOUT, config)
+    index.upsert([f"old{i}" for i in range(1200)], unit_rows(rng, 1200))  # starts a build in its thread
+    small = make_index()
+    small.upsert(["a", "b", "c"], unit_rows(rng, 3))
+    index.take_contents(ItemIndex.from_arrays(LAYOUT, config, small.to_arrays()))  # before the build ends
+    assert not index.wait_for_ann(60)  # the old catalogue's IVF index was discarded, not swapped in
+    assert index.ann.search == "exact" and not index.ann.building and sorted(index.item_ids()) == ["a", "b", "c"]
+    query = {f: v[0] for f, v in unit_rows(rng, 1).items()}
+    assert {i for i, _ in index.nearest([query], 3)[0]} == {"a", "b", "c"}
