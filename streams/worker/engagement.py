@@ -10,9 +10,8 @@ each worker stepped its own ranker and a newer version from another worker repla
 The topic grows with the stream, so a worker writes what it has folded, and the offsets it read
 up to, to a snapshot in its data_dir every ``snapshot_every_s`` and as it stops
 (streams/worker/snapshot.py); a restart, and the learner process, take the snapshot over and read
-the topic from there. Without one
-(a new worker, or a snapshot taken under other settings or unreadable) the topic is read from its
-beginning: the state is rebuilt. Popularity and links are sums (order does not matter); the
+the topic from there. Without one (a new worker, or a snapshot taken under other settings or
+unreadable) the topic is read from its beginning: the state is rebuilt. Popularity and links are sums (order does not matter); the
 behaviour facet's SGD steps are not, so the records are published to one partition (read in offset
 order) and folding starts only once the catalogue is indexed (its vectors start from the items'
 texts); a snapshot holds the sampler's state too, so folding on from it takes the same steps as
@@ -113,7 +112,7 @@ class EngagementFollower(LogFollower):
         self._remember(step.step_id)
 
     def restarting(self) -> None:
-        # Read again: from nothing, or every engagement would count twice (or from the snapshot).
+        # Read again from the beginning (a refused resume): from nothing, or every engagement counts twice.
         old = self.recommender.engagements
         self.recommender.engagements = Engagements(old.config, old.content)
         self.recommender.ranker.restart()  # and every step applied again

@@ -53,8 +53,8 @@ class LogFollower:
         self.rebuild_s: float | None = None
         self.records = 0
         self.positions: dict[int, int] = {}  # partition -> the next offset to read (all before it applied)
-        # Set by a subclass that took over a state folded up to these offsets (a snapshot): the
-        # next read starts there instead of at the beginning.
+        # The offsets the state held was read up to (a snapshot's, or its own before an error):
+        # the next read starts there instead of at the beginning.
         self.resume: dict[int, int] | None = None
 
     async def run(self) -> None:
@@ -63,8 +63,8 @@ class LogFollower:
             while True:
                 try:
                     await self._follow()
-                except KafkaError as exc:  # the consumer gave up on something: start again from scratch
-                    log.warning("%s follower: %s; starting again in 2 s", self.topic, exc)
+                except KafkaError as exc:  # the consumer gave up on something: a new one reads on
+                    log.warning("%s follower: %s; reading on in 2 s", self.topic, exc)
                     await asyncio.sleep(2.0)
         except asyncio.CancelledError:
             # The worker stops: a snapshot of what was applied since the last one, so a planned
@@ -94,8 +94,8 @@ class LogFollower:
         raise NotImplementedError
 
     def rebuild(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-        """In a thread: the state a snapshot holds, not yet in use; KeyError, TypeError or
-        ValueError if the arrays do not hold one."""
+        """In a thread: the state a snapshot holds, not yet in use; raises (ValueError, most
+        often) if the arrays do not hold one."""
         raise NotImplementedError
 
     def install(self, meta: dict[str, Any], state: Any) -> dict[str, Any]:
