@@ -1,17 +1,16 @@
-"""A file of arrays on the worker's local disk that says what was folded from a log up to which
-offsets: the engagements follower (streams/worker/engagement.py) writes one now and then, and a
-restart reads the log from those offsets instead of from its beginning.
+"""A file of arrays on the worker's local disk that says what a follower built from a log up to
+which offsets (streams/worker/follower.py: the engagements and the catalogue): written now and
+then and as the worker stops, and taken over at the next start, which reads the log from there.
 
 One ``.npz`` file (numpy's, no pickles) with a ``meta`` entry (JSON: the format, a fingerprint of
 the settings the state depends on, the offsets, and what the caller adds) beside the caller's
-arrays. Written to a file of its own and renamed over the last one (the worker is its only writer: one
-data dir each), so a reader (another process
-too: the learner reads the worker's) finds the old snapshot or the new one, never half of one.
+arrays. Written to a file of its own and renamed over the last one (the worker is its only
+writer: one data dir each), so a reader (the learner process reads the worker's) finds the old
+snapshot or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import zipfile
@@ -21,8 +20,6 @@ from typing import Any
 import numpy as np
 
 from schemas import dump_json, load_json
-
-log = logging.getLogger(__name__)
 
 FORMAT = 1
 
