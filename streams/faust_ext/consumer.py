@@ -66,7 +66,7 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         self._guarded_topics: frozenset[str] | None = None
         self._fetches = 0  # getmany calls begun so far
 
-    def _guarded(self, tp: TP) -> bool:
+    def guarded(self, tp: TP) -> bool:
         """The agents' input topics. Not the changelogs: Faust's recovery reads them through this
         consumer too, and positions them itself."""
         if self._guarded_topics is None:
@@ -79,7 +79,7 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
     # -- positions -------------------------------------------------------------------------------
     async def perform_seek(self) -> None:
         await super().perform_seek()
-        assigned = {tp for tp in self.assignment() if self._guarded(tp)}
+        assigned = {tp for tp in self.assignment() if self.guarded(tp)}
         self.guard.keep_only(assigned)
         if not assigned:
             return
@@ -161,7 +161,7 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         self._fetches += 1
         fetch = self._fetches
         async for tp, message in super().getmany(timeout):
-            if self._guarded(tp):
+            if self.guarded(tp):
                 self.guard.fetched(tp, message.offset, time.monotonic(), fetch)
                 self._read_offset[tp] = None  # Faust's filter would drop records read again on purpose
             yield tp, message
@@ -219,7 +219,7 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         admitted, now = [], time.monotonic()
         for event in batch:
             tp = event.message.tp
-            if not self._guarded(tp):
+            if not self.guarded(tp):
                 admitted.append(event)
                 continue
             verdict, reread_from = self.guard.admit(tp, event.message.offset, now)
@@ -234,12 +234,12 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
     def applied(self, events: Sequence[EventT]) -> None:
         """Every event in ``events`` (as returned by ``admit``) is applied and its writes delivered."""
         for event in events:
-            if self._guarded(event.message.tp):
+            if self.guarded(event.message.tp):
                 self.guard.applied(event.message.tp, event.message.offset)
 
     # -- commits ---------------------------------------------------------------------------------
     def _new_offset(self, tp: TP) -> int | None:
-        if not self._guarded(tp):
+        if not self.guarded(tp):
             return super()._new_offset(tp)
         # Faust's acknowledgements are not what decides here; drop them so they do not pile up.
         self._acked[tp].clear()

@@ -63,6 +63,13 @@ def progress_of(health: dict[str, Any] | None) -> tuple[Any, ...]:
     return (health.get("status"), *sorted((k, v) for k, v in health.items() if type(v) is int))
 
 
+def processed(health: dict[str, Any]) -> int:
+    """User events processed so far: each ends as exactly one of applied, dead-lettered, skipped
+    (a redelivered message or a duplicate event id), a forget, or a watchlist change."""
+    return (health["events_applied"] + health["user_events_dead_lettered"] + health["redelivered_skipped"]
+            + health["duplicate_skipped"] + health["users_forgotten"] + health["watchlist_events"])
+
+
 class WorkerProcess:
     """A `interest-stream worker` subprocess with its API on a free loopback port."""
 
@@ -100,13 +107,17 @@ class WorkerProcess:
                 raise WorkerFailed(f"gave up waiting for {what} {patience}; see {self.log_path}")
             time.sleep(0.2)
 
-    def wait_processed(self, total: int, timeout_s: float = 300.0) -> dict[str, Any]:
-        """Every user event ends as exactly one of: applied, dead-lettered, skipped (redelivered
-        message or duplicate event id)."""
-        return self.wait_until(
-            lambda h: h["events_applied"] + h["user_events_dead_lettered"] + h["redelivered_skipped"]
-            + h["duplicate_skipped"] + h["users_forgotten"] + h["watchlist_events"] >= total, timeout_s, f"{total} events processed"
-        )
+    def wait_processed(self, count: int, timeout_s: float = 300.0, since: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Until ``count`` user events are processed (``processed``), counted from ``since`` (an
+        earlier health) when given: a restarted worker also skips redeliveries, so a target summed
+        from some of the outcomes alone could be met before the events sent meanwhile are seen."""
+        total = count + (processed(since) if since is not None else 0)
+        return self.wait_until(lambda h: processed(h) >= total, timeout_s, f"{total} events processed")
+
+    def wait_inputs_applied(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Until every input record the worker's last fetches saw is applied (``input_lag`` on
+        /healthz): after a restart, records read again since the last commit included."""
+        return self.wait_until(lambda h: h["input_lag"]["records"] == 0, timeout_s, "the inputs applied")
 
     def wait_learned(self, timeout_s: float = 120.0) -> dict[str, Any]:
         """Until every ranking lesson handed to the learner process is answered (or dropped) and

@@ -158,13 +158,8 @@ class StateCollector:
         yield _gauge("ready", "1 when tables are restored, no rebalance runs and the catalogue is current", int(w.ready()))
         lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag", "Input records not yet applied (end offset - committable)",
                                 labels=["topic", "partition"])
-        consumer = w.app.consumer
-        for tp in sorted(consumer.assignment()):
-            committable = consumer.guard.committable(tp)
-            if committable is not None:
-                end = consumer.highwater(tp)
-                if end is not None and end >= 0:
-                    lag.add_metric([tp.topic, str(tp.partition)], max(0, end - committable))
+        for tp, behind in w.input_lag()[0].items():
+            lag.add_metric([tp.topic, str(tp.partition)], behind)
         yield lag
 
 
