@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +27,16 @@ from streams.worker.snapshot import SnapshotFile
 log = logging.getLogger(__name__)
 
 ApplyRecords = Callable[[list[ConsumerRecord]], None]  # in offset order within each partition
+Mark = tuple[int, int]  # a record's offset and the CRC-32 of its key and value
+# How long a resume may spend reading the marked records back before it goes on unchecked.
+MARK_CHECK_S = 10.0
+
+
+def mark_of(record: ConsumerRecord) -> Mark:
+    """What tells this record from another at its offset: a topic deleted and made again since
+    has other records there (offsets alone only show it while the new one is shorter)."""
+    key, value = record.key or b"", record.value or b""
+    return record.offset, zlib.crc32(value, zlib.crc32(len(key).to_bytes(4, "big") + key))
 
 
 class LogFollower:
@@ -53,9 +64,11 @@ class LogFollower:
         self.rebuild_s: float | None = None
         self.records = 0
         self.positions: dict[int, int] = {}  # partition -> the next offset to read (all before it applied)
+        self.marks: dict[int, Mark] = {}  # partition -> the last record applied from it
         # The offsets the state held was read up to (a snapshot's, or its own before an error):
         # the next read starts there instead of at the beginning.
         self.resume: dict[int, int] | None = None
+        self.resume_marks: dict[int, Mark] = {}  # the last records the resumed state applied
 
     async def run(self) -> None:
         """Follow the topic until cancelled; retries while the broker is away."""
@@ -84,7 +97,7 @@ class LogFollower:
         if self._resume_source == "snapshot":
             self.snapshot["unusable"] = why
         self.restarting()
-        self.positions, self._touched = {}, False
+        self.positions, self.marks, self._touched = {}, {}, False
 
     # -- what a subclass with snapshots says about its state -----------------------------------------
     def capture(self) -> tuple[Callable[[], dict[str, np.ndarray]], dict[str, Any]]:
@@ -124,13 +137,14 @@ class LogFollower:
             if not isinstance(meta.get("positions"), dict):
                 raise ValueError(f"offsets of the wrong type: {meta.get('positions')!r:.80}")
             positions = {int(p): int(o) for p, o in meta["positions"].items()}
+            marks = {int(p): (int(o), int(c)) for p, (o, c) in meta.get("marks", {}).items()}
             what = self.install(meta, state)  # checks what it reads before it changes anything
         except Exception as exc:  # noqa: BLE001 - a snapshot only saves time: any fault, and the log is read whole
             self.snapshot["unusable"] = f"{type(exc).__name__}: {exc}"
             log.warning("%s snapshot not used, reading the topic from its beginning: %r", self.topic, exc)
             return
-        self.resume, self._resume_source = positions, "snapshot"
-        self.positions, self._touched = dict(positions), True
+        self.resume, self.resume_marks, self._resume_source = positions, marks, "snapshot"
+        self.positions, self.marks, self._touched = dict(positions), dict(marks), True
         self.snapshot["loaded"] = {"positions": positions, "taken_at": meta.get("taken_at"), **what}
         log.info("%s snapshot taken over: %s; offsets %s", self.topic, what, positions)
 
@@ -145,7 +159,8 @@ class LogFollower:
         worker stops), the write still ends, then the cancellation goes on."""
         assert self.snapshots is not None
         make, extra = self.capture()
-        meta = {**extra, "positions": {str(p): o for p, o in self.positions.items()}, "taken_at": time.time()}
+        meta = {**extra, "positions": {str(p): o for p, o in self.positions.items()},
+                "marks": {str(p): list(m) for p, m in self.marks.items()}, "taken_at": time.time()}
         files = self.snapshots
         started, self._writing, cancelled = time.monotonic(), True, False
         job = asyncio.ensure_future(asyncio.to_thread(lambda: files.write(make(), meta)))
@@ -185,7 +200,7 @@ class LogFollower:
                 # Read again after an error: on from where this state was left (it always matches
                 # ``positions``: a snapshot's offsets, then the records applied), checked against
                 # the topic as a snapshot's are; no snapshot is taken over in its place.
-                self.resume, self._resume_source = dict(self.positions), "memory"
+                self.resume, self.resume_marks, self._resume_source = dict(self.positions), dict(self.marks), "memory"
             else:
                 await self._take_over()
             await self._resume(consumer, tps, end)
@@ -208,6 +223,7 @@ class LogFollower:
                     # Before any await: a task cancelled below still has positions that match what
                     # was applied (a snapshot written as the worker stops takes both).
                     self.positions.update({r.partition: r.offset + 1 for r in records})
+                    self.marks.update({tp.partition: mark_of(rs[-1]) for tp, rs in batch.items() if rs})
                 # Past what was applied too (a compacted or aborted range the consumer skipped).
                 self.positions = {tp.partition: await consumer.position(tp) for tp in tps}
                 if records:
@@ -228,10 +244,45 @@ class LogFollower:
             log.warning("%s follower: cannot resume at %s; reading from the beginning", self.topic, ", ".join(wrong))
             self.resume_refused(f"offsets past the topic's end: {', '.join(wrong)}")
             return
+        differ = await self._marks_differ(consumer, tps, end, {p: m for p, m in self.resume_marks.items() if p in ends})
+        if differ:
+            log.warning("%s follower: other records at %s than the state applied; reading from the beginning",
+                        self.topic, ", ".join(differ))
+            self.resume_refused(f"other records than the state applied at {', '.join(differ)}")
+            await consumer.seek_to_beginning(*tps)
+            return
         for tp in tps:
             if resume.get(tp.partition):
                 consumer.seek(tp, resume[tp.partition])
         log.info("%s follower resumes at %s", self.topic, resume)
+
+    async def _marks_differ(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                            end: dict[TopicPartition, int], marks: dict[int, Mark]) -> list[str]:
+        """The partitions ("p@offset") whose marked record is another one now. A record that is
+        gone (compacted away, or removed by retention) cannot be compared and passes, as do
+        those not read back within ``MARK_CHECK_S``."""
+        todo = {tp: marks[tp.partition] for tp in tps if tp.partition in marks and marks[tp.partition][0] < end[tp]}
+        if not todo:
+            return []
+        others = [tp for tp in tps if tp not in todo]
+        consumer.pause(*others)
+        for tp, (offset, _) in todo.items():
+            consumer.seek(tp, offset)
+        differ, deadline = [], time.monotonic() + MARK_CHECK_S
+        try:
+            while todo and time.monotonic() < deadline:
+                batch = await consumer.getmany(*todo, timeout_ms=500, max_records=len(todo))
+                for tp, records in batch.items():
+                    if records and tp in todo:
+                        offset, crc = todo.pop(tp)
+                        if records[0].offset == offset and mark_of(records[0])[1] != crc:
+                            differ.append(f"{tp.partition}@{offset}")
+        finally:
+            consumer.resume(*others)
+        if todo:
+            log.warning("%s follower: records at %s not read back in %.0f s; resuming unchecked", self.topic,
+                        ", ".join(f"{tp.partition}@{m[0]}" for tp, m in todo.items()), MARK_CHECK_S)
+        return sorted(differ)
 
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -1,8 +1,9 @@
 """The group-less follower of a whole topic (streams/worker/follower.py) against the real bundled
 broker: resumed at offsets a snapshot took, it applies only the records after them; offsets past
 the topic's end (a topic deleted and made again since) are refused, and it reads from the
-beginning; after a Kafka error it reads on from where its state was left, each record applied
-once."""
+beginning, and so are offsets whose last applied record is another one now (a topic made again
+and grown past them); after a Kafka error it reads on from where its state was left, each record
+applied once."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 class Recording(LogFollower):
-    def __init__(self, bootstrap: str, topic: str, resume: dict[int, int]) -> None:
+    def __init__(self, bootstrap: str, topic: str, resume: dict[int, int] | None, marks=None) -> None:
         super().__init__(bootstrap, topic, self.fold)
-        self.resume = resume
+        self.resume, self.resume_marks = resume, dict(marks or {})
         self.applied: list[tuple[int, int]] = []
         self.refused: list[str] = []
 
@@ -55,6 +56,14 @@ def topic(broker) -> str:
     return "followed"
 
 
+@pytest.fixture(scope="module")
+def remade(broker) -> str:
+    """What ``topic`` would be once deleted, made again and grown past its old offsets: other
+    records at the same offsets, and more of them."""
+    produce_raw(broker.bootstrap, [("followed-remade", None, b"new%d" % n, n % 2) for n in range(14)], partitions=2)
+    return "followed-remade"
+
+
 def test_resumed_at_a_snapshots_offsets_it_applies_only_the_records_after_them(broker, topic):
     follower = Recording(broker.bootstrap, topic, {0: 3, 1: 5})
     asyncio.run(follow_until_caught_up(follower))
@@ -67,6 +76,26 @@ def test_offsets_past_the_end_are_refused_and_the_topic_read_from_the_beginning(
     asyncio.run(follow_until_caught_up(follower))
     assert len(follower.refused) == 1 and "1@9" in follower.refused[0]
     assert sorted(follower.applied) == [(p, o) for p in (0, 1) for o in range(5)]
+
+
+def test_resumed_where_the_last_applied_records_are_still_there_it_reads_only_what_follows(broker, topic):
+    first = Recording(broker.bootstrap, topic, None)
+    asyncio.run(follow_until_caught_up(first))
+    assert first.marks.keys() == {0, 1} and {o for o, _ in first.marks.values()} == {4}
+    again = Recording(broker.bootstrap, topic, dict(first.positions), first.marks)
+    asyncio.run(follow_until_caught_up(again))
+    assert again.refused == [] and again.applied == []
+
+
+def test_a_topic_made_again_and_grown_past_the_offsets_is_read_from_its_beginning(broker, topic, remade):
+    first = Recording(broker.bootstrap, topic, None)
+    asyncio.run(follow_until_caught_up(first))
+    # The same offsets exist in the topic made again (14 records: 7 a partition), its records differ.
+    after = Recording(broker.bootstrap, remade, dict(first.positions), first.marks)
+    asyncio.run(follow_until_caught_up(after))
+    assert len(after.refused) == 1 and "0@4" in after.refused[0] and "1@4" in after.refused[0]
+    assert sorted(after.applied) == [(p, o) for p in (0, 1) for o in range(7)]  # all of it, once
+    assert {p: o for p, (o, _) in after.marks.items()} == {0: 6, 1: 6}  # marks of the topic it read now
 
 
 class FailingOnce(Recording):
