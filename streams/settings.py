@@ -119,6 +119,11 @@ class Settings:
     # from its beginning (0 = never, and none is taken over). The log is compacted: what a restart
     # reads without one grows with the catalogue, not with time (122 s at 10^6 items, 2026-12-07).
     catalogue_snapshot_s: float = 3600.0
+    # Where the worker writes those snapshots and takes them over from (empty: its data_dir). A
+    # folder the workers of an app share (a network volume) lets a new worker on a fresh disk start
+    # from the latest any of them wrote: each follows the whole logs, so any one's snapshot will do,
+    # and a start checks it against the logs (streams/worker/follower.py).
+    snapshot_dir: str = ""
     health_probe_s: float = 2.0  # how often the worker checks the broker answers (/healthz "degraded")
     topic_clusters: int = 12  # topics discovered by streaming k-means (named by their words)
     drift_window: int = 500  # events per drift window (reference = the first, current = the last)
@@ -164,6 +169,11 @@ class Settings:
     def bootstrap(self) -> str:
         """HOST:PORT for Kafka clients (the broker URL without its scheme)."""
         return bootstrap_of(self.broker)
+
+    @property
+    def snapshot_folder(self) -> str:
+        """Where the followers' snapshots are: ``snapshot_dir``, else the data dir."""
+        return self.snapshot_dir or self.data_dir
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -376,6 +386,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RANKER_LEARNER_RESTART_S": ("recommend.learner_restart_s", float),
     "ENGAGEMENTS_SNAPSHOT_S": ("recommend.snapshot_every_s", float),
     "CATALOGUE_SNAPSHOT_S": ("catalogue_snapshot_s", float),
+    "SNAPSHOT_DIR": ("snapshot_dir", str),
     "BEHAVIOUR": ("recommend.engagement.behaviour.enabled", parse_bool),
     "BEHAVIOUR_DIM": ("recommend.engagement.behaviour.dim", int),
     "BEHAVIOUR_LR": ("recommend.engagement.behaviour.lr", float),

@@ -240,7 +240,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     heads.table.on_recover(tables_restored)
     catalogue = CatalogueFollower(s.bootstrap, vectors, items.index_rows, sum(encoder.layout.values()),
                                   s.fetch_max_wait_ms, on_caught_up=lambda: mark_recovered("catalogue"), index=ctx.index,
-                                  snapshots=catalogue_snapshot(s.data_dir, s.app_id, ctx.index) if s.catalogue_snapshot_s else None,
+                                  snapshots=catalogue_snapshot(s.snapshot_folder, s.app_id, ctx.index) if s.catalogue_snapshot_s else None,
                                   snapshot_every_s=s.catalogue_snapshot_s)
     app.task(catalogue.run)
     gate = CatalogueGate(s.bootstrap, s.app_id, ITEMS.name, catalogue, s.catalogue_wait_s, opened=catalogue_current,
@@ -252,7 +252,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         # are folded once the catalogue is current too.
         engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, ctx.recommender, s.fetch_max_wait_ms,
                                          after=gate.opened.wait, snapshot_every_s=r.snapshot_every_s,
-                                         snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement, encoder.layout)
+                                         snapshots=snapshot_file(s.snapshot_folder, s.app_id, r.engagement, encoder.layout)
                                          if r.snapshot_every_s else None)
         app.task(engagements.run)
     entities = EntityTable.from_csv(s.alerts.tickers_file or None)

@@ -299,7 +299,7 @@ def sorted_tps(partitions: set[int], topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
-def catalogue_snapshot(data_dir: str, app_id: str, index: ItemIndex) -> SnapshotFile:
-    """The catalogue snapshot of an app in a data dir (the worker's and its learner's): usable
+def catalogue_snapshot(folder: str, app_id: str, index: ItemIndex) -> SnapshotFile:
+    """The catalogue snapshot of an app in a folder (``Settings.snapshot_folder``): usable
     while the facet layout, the facet weights and the index factory are the ones it was taken under."""
-    return SnapshotFile(Path(data_dir) / f"{app_id}-catalogue.snapshot.npz", index.fingerprint())
+    return SnapshotFile(Path(folder) / f"{app_id}-catalogue.snapshot.npz", index.fingerprint())

@@ -147,9 +147,9 @@ class EngagementFollower(LogFollower):
         return {"engagements": engagements.observed, "items": len(engagements)}
 
 
-def snapshot_file(data_dir: str, app_id: str, config: EngagementConfig, layout: Mapping[str, int]) -> SnapshotFile:
-    """The engagements snapshot of an app in a data dir (the worker's and its learner's): usable
+def snapshot_file(folder: str, app_id: str, config: EngagementConfig, layout: Mapping[str, int]) -> SnapshotFile:
+    """The engagements snapshot of an app in a folder (``Settings.snapshot_folder``): usable
     while the fold's settings, the facet layout (the behaviour facet starts from topic vectors),
     the ranker's features and start weights are the ones it was taken under."""
     fingerprint = repr((config, dict(layout), FEATURES, start_weights().tolist()))
-    return SnapshotFile(Path(data_dir) / f"{app_id}-engagements.snapshot.npz", fingerprint)
+    return SnapshotFile(Path(folder) / f"{app_id}-engagements.snapshot.npz", fingerprint)

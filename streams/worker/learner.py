@@ -91,13 +91,13 @@ class Learner:
         self.catalogue = CatalogueFollower(s.bootstrap, spec.vectors_topic,
                                            lambda rows: index_vector_rows(self.index, spec.layout, rows), sum(spec.layout.values()),
                                            s.fetch_max_wait_ms, on_caught_up=self._catalogue_current.set, index=self.index,
-                                           snapshots=catalogue_snapshot(s.data_dir, s.app_id, self.index)
+                                           snapshots=catalogue_snapshot(s.snapshot_folder, s.app_id, self.index)
                                            if s.catalogue_snapshot_s else None)
         # Folded once the catalogue is indexed: the behaviour facet starts an item's vectors there.
         # It takes over the worker's snapshot of the engagements (never writes one).
         self.engagements = EngagementFollower(s.bootstrap, ENGAGEMENTS.name, self.recommender, s.fetch_max_wait_ms,
                                               on_caught_up=self._answer, after=self._catalogue_current.wait,
-                                              snapshots=snapshot_file(s.data_dir, s.app_id, r.engagement, spec.layout)
+                                              snapshots=snapshot_file(s.snapshot_folder, s.app_id, r.engagement, spec.layout)
                                               if r.snapshot_every_s else None)
         self.pending: deque[list[Lesson]] = deque()
         self.answered = self.late = self.dropped = 0

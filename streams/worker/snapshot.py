@@ -1,18 +1,20 @@
-"""A file of arrays on the worker's local disk that says what a follower built from a log up to
-which offsets (streams/worker/follower.py: the engagements and the catalogue): written now and
-then and as the worker stops, and taken over at the next start, which reads the log from there.
+"""A file of arrays that says what a follower built from a log up to which offsets
+(streams/worker/follower.py: the engagements and the catalogue): written now and then and as the
+worker stops, and taken over at the next start, which reads the log from there. In the worker's
+data dir, or in a folder the workers of an app share (``Settings.snapshot_folder``).
 
 One ``.npz`` file (numpy's, no pickles) with a ``meta`` entry (JSON: the format, a fingerprint of
 the settings the state depends on, the offsets, and what the caller adds) beside the caller's
-arrays. Written to a file of its own and renamed over the last one (the worker is its only
-writer: one data dir each), so a reader (the learner process reads the worker's) finds the old
-snapshot or the new one, never half of one.
+arrays. Written to a file of its own and renamed over the last one, so a reader (the learner
+process, another worker) finds an old snapshot or a new one, never half of one; writers sharing a
+folder replace each other's, each a whole state of the same logs.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ import numpy as np
 from schemas import dump_json, load_json
 
 FORMAT = 1
+# A temporary file older than this is what a writer killed mid-write left (GBs for a big
+# catalogue); a younger one may be another worker's write in progress, in a shared folder.
+LEFT_AFTER_S = 3600.0
 
 
 class SnapshotFile:
@@ -34,9 +39,8 @@ class SnapshotFile:
     def write(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
         """Replace the snapshot; its size in bytes. OSError if it cannot be written."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._swept:  # what a writer killed mid-write left (GBs for a big catalogue)
-            for left in self.path.parent.glob(f"{self.path.name}.*.tmp"):
-                left.unlink(missing_ok=True)
+        if not self._swept:
+            self.sweep(time.time() - LEFT_AFTER_S)
             self._swept = True
         head = dump_json({**meta, "format": FORMAT, "fingerprint": self.fingerprint})
         fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f"{self.path.name}.", suffix=".tmp")
@@ -55,6 +59,15 @@ class SnapshotFile:
         finally:
             tmp.unlink(missing_ok=True)
         return self.path.stat().st_size
+
+    def sweep(self, before: float) -> None:
+        """Remove temporary files of this snapshot last changed before ``before`` (Unix time)."""
+        for left in self.path.parent.glob(f"{self.path.name}.*.tmp"):
+            try:
+                if left.stat().st_mtime < before:
+                    left.unlink()
+            except FileNotFoundError:  # renamed or swept by another writer meanwhile
+                pass
 
     def read(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         """(meta, arrays) of the snapshot; None if there is none. ValueError if the file is not

@@ -2,7 +2,9 @@
 worker's index holds the whole catalogue (the item vectors log is followed by each, whatever the
 number of workers), every worker answers for any user, every user's state equals the offline
 computation (counts exactly, vectors within 1e-5), and every worker ranks with the same learned
-weights: each applies every worker's ranker steps, the killed one's included."""
+weights: each applies every worker's ranker steps, the killed one's included. The workers share a
+snapshot folder: the late one, on a fresh disk, takes over the engagements the others folded and
+reads only the log after them, and still ends with the same weights."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def test_every_worker_has_the_whole_catalogue_and_state_survives_a_kill_and_a_la
     app_id = f"many-{uuid.uuid4().hex[:6]}"
     # Lessons from one click in four and a small held-back set: every worker proposes steps here.
     env = {**broker.worker_env, "INTEREST_STREAM_BATCH_WAIT_MS": "20", "INTEREST_STREAM_RANKER_LEARN_EVERY": "4",
-           "INTEREST_STREAM_RANKER_MIN_HOLDOUT": "5"}
+           "INTEREST_STREAM_RANKER_MIN_HOLDOUT": "5", "INTEREST_STREAM_SNAPSHOT_DIR": str(tmp_path / "shared"),
+           "INTEREST_STREAM_ENGAGEMENTS_SNAPSHOT_S": "1", "INTEREST_STREAM_CATALOGUE_SNAPSHOT_S": "1"}
     produce(broker.url, items)
 
     def start(name: str) -> WorkerProcess:
@@ -41,8 +44,13 @@ def test_every_worker_has_the_whole_catalogue_and_state_survives_a_kill_and_a_la
         time.sleep(rng.uniform(1, 3))
         workers["c"].kill()
         produce(broker.url, events[EVENTS // 2 :])
+        workers["a"].wait_until(lambda h: h["recommender"]["engagements_snapshot"]["written"] >= 1, 120,
+                                "an engagements snapshot in the shared folder")
         workers["d"] = start("d")  # joins late, after the kill
-        workers["d"].wait_until(whole_catalogue, 300, "the late worker with the whole catalogue")
+        late = workers["d"].wait_until(lambda h: whole_catalogue(h) and h["recommender"]["engagements_caught_up"], 300,
+                                       "the late worker with the whole catalogue and the engagements")
+        snapshot = late["recommender"]["engagements_snapshot"]
+        assert snapshot["loaded"] is not None and snapshot["unusable"] is None, snapshot
         expected = offline_states(encoder, items, queries, events)
         users = sorted(expected)
         profiles = settled_profiles(workers["d"], users, len(events))  # routed to the owners

@@ -4,6 +4,9 @@ state of folding everything, bit for bit; a file that is not a usable snapshot i
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -150,10 +153,14 @@ def test_the_fingerprint_follows_the_settings_the_fold_depends_on(tmp_path):
 
 def test_a_write_leaves_one_file_and_sweeps_what_a_killed_writer_left(tmp_path):
     files = SnapshotFile(tmp_path / "s.npz", "fp")
-    (tmp_path / "s.npz.abc123.tmp").write_bytes(b"half a snapshot")  # a worker killed mid-write
+    killed = tmp_path / "s.npz.abc123.tmp"
+    killed.write_bytes(b"half a snapshot")  # a worker killed mid-write, two hours ago
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
+    # Another worker's write in progress, in a folder the workers share: left alone.
+    (tmp_path / "s.npz.def456.tmp").write_bytes(b"being written")
     (tmp_path / "other.npz.x.tmp").write_bytes(b"not ours")
     files.write({"x": np.arange(2)}, {"positions": {}})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.npz.x.tmp", "s.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.npz.x.tmp", "s.npz", "s.npz.def456.tmp"]
 
 
 def test_arrays_that_point_outside_the_state_are_refused():
