@@ -24,7 +24,7 @@ from pathlib import Path
 
 from latency_probe import probe_worker, split_args  # next to this file
 
-from streams.tools.bench import histogram_mean, metrics_text, throughput
+from streams.tools.bench import histogram_mean, metrics_text, stage_ms_per_batch, throughput
 
 
 def cpu_seconds(pid: int) -> float:
@@ -78,8 +78,14 @@ def main(rounds: int, n: int, users: str, extra: dict[str, str]) -> None:
                   + (f"; learner process CPU {(cpu_seconds(learner) - l0) * 1000 / n:.3f} ms" if learner else ""))
         cpu_ms = (cpu_seconds(worker.proc.pid) - cpu0) * 1000 / (rounds * n)
     (s0, c0), (s1, c1) = (histogram_mean(m, "interest_stream_batch_records") for m in (before, last))
+    per_batch = (s1 - s0) / max(1.0, c1 - c0)
     print("clicks/s per round:", [round(r) for r in rates], "median", round(statistics.median(rates)),
-          f"records per micro-batch: {(s1 - s0) / max(1.0, c1 - c0):.0f}; worker CPU per click {cpu_ms:.2f} ms")
+          f"records per micro-batch: {per_batch:.0f}; worker CPU per click {cpu_ms:.2f} ms")
+    # Where a click's time in the user agent goes (the rest of the worker's CPU: the engagement
+    # follower, the producer and consumer, the API, timers).
+    stages = stage_ms_per_batch(before, last)
+    print("user agent µs per click by stage:", {k: round(1000 * v / max(1.0, per_batch), 1) for k, v in stages.items()},
+          f"sum {1000 * sum(stages.values()) / max(1.0, per_batch):.0f}")
 
 if __name__ == "__main__":
     nums, extra = split_args(sys.argv[1:])
