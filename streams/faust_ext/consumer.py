@@ -27,6 +27,8 @@ import time
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
@@ -236,6 +238,24 @@ class GuardedConsumer(AIOKafkaFaustConsumer):
         for event in events:
             if self.guarded(event.message.tp):
                 self.guard.applied(event.message.tp, event.message.offset)
+
+    def input_lag(self) -> tuple[dict[TP, int], int]:
+        """Per assigned input partition whose end is known: records not yet applied
+        (``OffsetGuard.unapplied``); and how many assigned input partitions are not known yet
+        (not fetched since the start). Read from the web handler's loop while the consumer thread
+        works: ints, at worst a fetch old; a consumer not started, or an assignment changing
+        meanwhile, counts as nothing known."""
+        lag: dict[TP, int] = {}
+        try:
+            guarded = [tp for tp in sorted(self.assignment()) if self.guarded(tp)]
+            for tp in guarded:
+                end = self.highwater(tp)
+                behind = self.guard.unapplied(tp, end) if end is not None and end >= 0 else None
+                if behind is not None:
+                    lag[tp] = behind
+        except (ConsumerNotStarted, IllegalStateError, AssertionError):  # aiokafka asserts a partition is assigned
+            return {}, -1
+        return lag, len(guarded) - len(lag)
 
     # -- commits ---------------------------------------------------------------------------------
     def _new_offset(self, tp: TP) -> int | None:

@@ -153,3 +153,13 @@ class OffsetGuard(Generic[P]):
     def committable(self, tp: P) -> int | None:
         """The offset to commit: every record below it is applied and delivered."""
         return self._safe.get(tp)
+
+    def unapplied(self, tp: P, end: int) -> int | None:
+        """Records of the partition not applied yet, given its end as a fetch last saw it (a
+        broker may give an end short of records it already served: the bundled Tansu answers with
+        its last batch's first offset, so what was fetched counts too); None when not positioned.
+        A transaction's commit marker after the partition's last record counts as one."""
+        safe = self._safe.get(tp)
+        if safe is None:
+            return None
+        return max(0, max(end, self._fetched.get(tp, 0)) - safe)

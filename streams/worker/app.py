@@ -88,24 +88,9 @@ class Worker:
         return (self.app.tables.recovery.completed.is_set() and not self.app.rebalancing
                 and self.catalogue.caught_up_at is not None and self.catalogue_gate.opened.is_set())
 
-    def input_lag(self) -> tuple[dict[Any, int], int]:
-        """Per assigned input partition whose end is known: records not yet applied (its end
-        offset, as the last fetch saw it, minus the committable offset); and how many assigned
-        input partitions are not known yet (not fetched since the start, or held at the gate)."""
-        consumer, lag, unknown = self.app.consumer, {}, 0
-        for tp in sorted(consumer.assignment()):
-            if not consumer.guarded(tp):
-                continue
-            committable, end = consumer.guard.committable(tp), consumer.highwater(tp)
-            if committable is None or end is None or end < 0:
-                unknown += 1
-            else:
-                lag[tp] = max(0, end - committable)
-        return lag, unknown
-
     def health(self) -> dict[str, Any]:
         ctx = self.ctx
-        lag, unknown = self.input_lag()
+        lag, unknown = self.app.consumer.input_lag()
         # degraded: the broker does not answer; the worker keeps retrying and resumes by itself.
         status = "degraded" if not self.broker_health.reachable else "ok" if self.ready() else "starting"
         return {
@@ -134,9 +119,10 @@ class Worker:
             # What the offset guard dropped or had read again (streams/state/offset_guard.py).
             "input_order": asdict(self.app.consumer.guard.stats),
             # Input records not yet applied, over every assigned partition; None until each one's
-            # end is known. 0: caught up with the inputs as last fetched.
-            "input_lag": {"records": None if unknown or not lag else sum(lag.values()),
-                          "partitions": len(lag) + unknown, "unknown": unknown},
+            # end is known (unknown -1: the consumer not started, or its assignment changing).
+            # 0: caught up with the inputs as last fetched (also with no input partition here).
+            "input_lag": {"records": sum(lag.values()) if unknown == 0 and (lag or self.ready()) else None,
+                          "partitions": len(lag) + max(0, unknown), "unknown": unknown},
             **asdict(ctx.stats),
         }
 

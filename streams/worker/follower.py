@@ -196,7 +196,9 @@ class LogFollower:
             end = await exact_end_offsets(consumer, tps)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            if self._touched:
+            if self.resume is not None:
+                pass  # not done yet: an error came while it was checked against the topic
+            elif self._touched:
                 # Read again after an error: on from where this state was left (it always matches
                 # ``positions``: a snapshot's offsets, then the records applied), checked against
                 # the topic as a snapshot's are; no snapshot is taken over in its place.
@@ -232,28 +234,34 @@ class LogFollower:
             await consumer.stop()
 
     async def _resume(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], end: dict[TopicPartition, int]) -> None:
-        """Seek to ``resume`` (once). An offset past a partition's end, or a partition the topic
-        lacks, means the topic is not the one it was read from: from the beginning then. Offsets
-        that retention has removed since are read from the first one kept (aiokafka resets them)."""
-        resume, self.resume = self.resume, None
+        """Seek to ``resume`` (once: it is cleared when done, not if an error stops it). An offset
+        past a partition's end, or a partition the topic lacks, means the topic is not the one it
+        was read from: from the beginning then. Offsets that retention has removed since are read
+        from the first one kept (aiokafka resets them)."""
+        resume = self.resume
         if resume is None:
             return
         ends = {tp.partition: end[tp] for tp in tps}
         wrong = [f"{p}@{o} (end {ends.get(p)})" for p, o in sorted(resume.items()) if p not in ends or o > ends[p]]
         if wrong:
             log.warning("%s follower: cannot resume at %s; reading from the beginning", self.topic, ", ".join(wrong))
+            self.resume = None
             self.resume_refused(f"offsets past the topic's end: {', '.join(wrong)}")
             return
         differ = await self._marks_differ(consumer, tps, end, {p: m for p, m in self.resume_marks.items() if p in ends})
         if differ:
             log.warning("%s follower: other records at %s than the state applied; reading from the beginning",
                         self.topic, ", ".join(differ))
+            self.resume = None
             self.resume_refused(f"other records than the state applied at {', '.join(differ)}")
             await consumer.seek_to_beginning(*tps)
             return
+        self.resume = None
         for tp in tps:
             if resume.get(tp.partition):
                 consumer.seek(tp, resume[tp.partition])
+            elif tp.partition in self.resume_marks:  # read back by the check: a mark with no offset is no state
+                await consumer.seek_to_beginning(tp)
         log.info("%s follower resumes at %s", self.topic, resume)
 
     async def _marks_differ(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],

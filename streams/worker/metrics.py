@@ -158,7 +158,7 @@ class StateCollector:
         yield _gauge("ready", "1 when tables are restored, no rebalance runs and the catalogue is current", int(w.ready()))
         lag = GaugeMetricFamily(f"{PREFIX}_consumer_lag", "Input records not yet applied (end offset - committable)",
                                 labels=["topic", "partition"])
-        for tp, behind in w.input_lag()[0].items():
+        for tp, behind in w.app.consumer.input_lag()[0].items():
             lag.add_metric([tp.topic, str(tp.partition)], behind)
         yield lag
 

@@ -167,6 +167,23 @@ def test_only_applied_records_move_the_commit_and_revoked_partitions_are_forgott
     assert guard.committable(other) is None
 
 
+def test_unapplied_counts_what_is_past_the_commit_up_to_the_end_or_what_was_fetched():
+    guard = OffsetGuard()
+    assert guard.unapplied(TP, 10) is None  # not positioned yet
+    guard.position(TP, 4)  # after a restart: committed at 4, the log ends at 10
+    assert guard.unapplied(TP, 10) == 6
+    for offset in (4, 5, 6):
+        guard.fetched(TP, offset, 0.0, 1)
+        guard.admit(TP, offset, 0.0)
+    guard.applied(TP, 4)
+    guard.applied(TP, 5)
+    # A broker that gives an end short of what it served (the last batch's first offset): the
+    # record fetched and not applied still counts.
+    assert guard.unapplied(TP, 6) == 1
+    guard.applied(TP, 6)
+    assert guard.unapplied(TP, 6) == 0 and guard.unapplied(TP, 10) == 3
+
+
 def test_a_lost_last_record_is_read_again_once_the_partition_stalls():
     """Nothing after it would show it missing, so the guard notices the silence instead."""
     guard = OffsetGuard(stall_after_s=30.0)
