@@ -155,9 +155,9 @@ class OffsetGuard(Generic[P]):
         return self._safe.get(tp)
 
     def unapplied(self, tp: P, end: int) -> int | None:
-        """Records of the partition not applied yet, given its end as a fetch last saw it (a
-        broker may give an end short of records it already served: the bundled Tansu answers with
-        its last batch's first offset, so what was fetched counts too); None when not positioned.
+        """Records of the partition not applied yet, given its end as a fetch last saw it (what
+        was fetched counts too: a broker may give an end short of records it served, as the
+        bundled Tansu does for list offsets, streams/end_offsets.py); None when not positioned.
         A transaction's commit marker after the partition's last record counts as one."""
         safe = self._safe.get(tp)
         if safe is None:
