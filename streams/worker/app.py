@@ -248,7 +248,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
     states = faust.Schema(key_type=str, key_serializer="json", value_type=bytes, value_serializer="raw")
     learner = None
     if ctx.recommender is not None and r.lessons == "process":
-        learner = LearnerClient(LearnerSpec(s, dict(encoder.layout), vectors))
+        learner = LearnerClient(LearnerSpec(s, dict(encoder.layout), vectors), after=gate.opened.wait)
         app.task(learner.run)
     users = UserHandler(ctx, app.Table(USERS_TABLE, schema=states, key_type=str, value_type=bytes), heads, entities, drift,
                         catalogue=gate, learner=learner)

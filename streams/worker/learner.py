@@ -196,10 +196,15 @@ class Learner:
 class LearnerClient:
     """The worker's side: keeps a learner process running, sends it lessons, publishes its steps."""
 
-    def __init__(self, spec: LearnerSpec, publish: Callable[[RankerStep], Awaitable[None]] | None = None) -> None:
-        """``publish``: sends a kept step to the engagements log (set by streams/worker/app.py)."""
+    def __init__(self, spec: LearnerSpec, publish: Callable[[RankerStep], Awaitable[None]] | None = None,
+                 after: Callable[[], Awaitable[object]] | None = None) -> None:
+        """``publish``: sends a kept step to the engagements log (set by streams/worker/app.py);
+        ``after``: awaited before the first process starts (the worker's catalogue current: no
+        user event, so no lesson, comes before, and the process's own start, reading the
+        catalogue and the engagements, would take the cores from the worker's)."""
         self.spec = spec
         self.publish = publish
+        self.after = after
         self.process: multiprocessing.process.BaseProcess | None = None
         self.alive = False  # False: the user handler builds its lessons in line
         self.started = 0
@@ -229,6 +234,8 @@ class LearnerClient:
         """Keep a learner process running until cancelled (a task of the worker's app)."""
         loop, restart_s = asyncio.get_running_loop(), self.spec.settings.recommend.learner_restart_s
         try:
+            if self.after is not None:
+                await self.after()
             while True:
                 ended = loop.create_future()
                 try:
