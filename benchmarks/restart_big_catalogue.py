@@ -56,7 +56,7 @@ def main(items: int) -> None:
         worker = timed_start(broker, workdir, items, {}, "1. first start, from the log")
         t = time.perf_counter()
         worker.stop(timeout_s=300)
-        snapshot = workdir / APP / f"{APP}-catalogue.snapshot.npz"
+        [snapshot] = (workdir / APP).glob(f"{APP}-catalogue-*.snapshot.npz")
         print(f"   stop (writes the snapshot): {time.perf_counter() - t:.1f} s; snapshot "
               f"{snapshot.stat().st_size / 1e9:.2f} GB", flush=True)
         worker = timed_start(broker, workdir, items, {}, "2. restart, from the snapshot")

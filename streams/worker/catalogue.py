@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -302,4 +301,4 @@ def sorted_tps(partitions: set[int], topic: str) -> list[TopicPartition]:
 def catalogue_snapshot(folder: str, app_id: str, index: ItemIndex) -> SnapshotFile:
     """The catalogue snapshot of an app in a folder (``Settings.snapshot_folder``): usable
     while the facet layout, the facet weights and the index factory are the ones it was taken under."""
-    return SnapshotFile(Path(folder) / f"{app_id}-catalogue.snapshot.npz", index.fingerprint())
+    return SnapshotFile.in_folder(folder, f"{app_id}-catalogue", index.fingerprint())

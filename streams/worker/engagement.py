@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
 import numpy as np
@@ -152,4 +151,4 @@ def snapshot_file(folder: str, app_id: str, config: EngagementConfig, layout: Ma
     while the fold's settings, the facet layout (the behaviour facet starts from topic vectors),
     the ranker's features and start weights are the ones it was taken under."""
     fingerprint = repr((config, dict(layout), FEATURES, start_weights().tolist()))
-    return SnapshotFile(Path(folder) / f"{app_id}-engagements.snapshot.npz", fingerprint)
+    return SnapshotFile.in_folder(folder, f"{app_id}-engagements", fingerprint)

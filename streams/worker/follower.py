@@ -52,6 +52,7 @@ class LogFollower:
         self._applied_since_write = False
         self._writing = False
         self._touched = False  # the state holds something: applied records, or a snapshot taken over
+        self._refused = False  # the snapshot was refused: the log is read from its beginning
         self._resume_source = "snapshot"  # where ``resume`` came from: a snapshot, or this state after an error
         # /healthz: what was taken over at the start, and the snapshots written since.
         self.snapshot: dict[str, Any] = {"loaded": None, "unusable": None, "written": 0, "write_failures": 0,
@@ -96,6 +97,7 @@ class LogFollower:
         beginning."""
         if self._resume_source == "snapshot":
             self.snapshot["unusable"] = why
+            self._refused = True  # not taken over again if the read from the beginning is retried
         self.restarting()
         self.positions, self.marks, self._touched = {}, {}, False
 
@@ -138,6 +140,8 @@ class LogFollower:
                 raise ValueError(f"offsets of the wrong type: {meta.get('positions')!r:.80}")
             positions = {int(p): int(o) for p, o in meta["positions"].items()}
             marks = {int(p): (int(o), int(c)) for p, (o, c) in meta.get("marks", {}).items()}
+            if any(p not in positions or o >= positions[p] for p, (o, _) in marks.items()):
+                raise ValueError(f"marks {marks} outside the offsets {positions}")
             what = self.install(meta, state)  # checks what it reads before it changes anything
         except Exception as exc:  # noqa: BLE001 - a snapshot only saves time: any fault, and the log is read whole
             self.snapshot["unusable"] = f"{type(exc).__name__}: {exc}"
@@ -203,7 +207,7 @@ class LogFollower:
                 # ``positions``: a snapshot's offsets, then the records applied), checked against
                 # the topic as a snapshot's are; no snapshot is taken over in its place.
                 self.resume, self.resume_marks, self._resume_source = dict(self.positions), dict(self.marks), "memory"
-            else:
+            elif not self._refused:
                 await self._take_over()
             await self._resume(consumer, tps, end)
             started, caught_up = time.monotonic(), False
@@ -257,11 +261,9 @@ class LogFollower:
             await consumer.seek_to_beginning(*tps)
             return
         self.resume = None
-        for tp in tps:
+        for tp in tps:  # every checked partition has an offset past its mark (``_take_over``)
             if resume.get(tp.partition):
                 consumer.seek(tp, resume[tp.partition])
-            elif tp.partition in self.resume_marks:  # read back by the check: a mark with no offset is no state
-                await consumer.seek_to_beginning(tp)
         log.info("%s follower resumes at %s", self.topic, resume)
 
     async def _marks_differ(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition],

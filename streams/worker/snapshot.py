@@ -12,6 +12,7 @@ folder replace each other's, each a whole state of the same logs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -36,12 +37,20 @@ class SnapshotFile:
         self.path, self.fingerprint = path, fingerprint
         self._swept = False
 
+    @classmethod
+    def in_folder(cls, folder: str | Path, stem: str, fingerprint: str) -> SnapshotFile:
+        """``<folder>/<stem>-<hash of the fingerprint>.snapshot.npz``: workers under other settings
+        (a rolling deploy that changes them) keep files of their own in a shared folder, instead
+        of replacing each other's with snapshots the others cannot use."""
+        digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+        return cls(Path(folder) / f"{stem}-{digest}.snapshot.npz", fingerprint)
+
     def write(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
         """Replace the snapshot; its size in bytes. OSError if it cannot be written."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self._swept:
+            self._swept = True  # once: a folder this process cannot sweep still takes its snapshots
             self.sweep(time.time() - LEFT_AFTER_S)
-            self._swept = True
         head = dump_json({**meta, "format": FORMAT, "fingerprint": self.fingerprint})
         fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f"{self.path.name}.", suffix=".tmp")
         tmp = Path(name)
@@ -66,7 +75,7 @@ class SnapshotFile:
             try:
                 if left.stat().st_mtime < before:
                     left.unlink()
-            except FileNotFoundError:  # renamed or swept by another writer meanwhile
+            except OSError:  # renamed or swept by another writer meanwhile, or another user's
                 pass
 
     def read(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:

@@ -118,3 +118,26 @@ def test_after_a_kafka_error_it_reads_on_from_its_state_and_applies_each_record_
     asyncio.run(follow_until_caught_up(follower))
     assert follower.failed and follower.refused == []
     assert sorted(follower.applied) == [(p, o) for p in (0, 1) for o in range(5)]  # none twice, none lost
+
+
+class FailingCheckOnce(Recording):
+    """A fault injected (named so): the first read-back of the marked records raises a KafkaError,
+    as a broker call there would."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.failed = False
+
+    async def _marks_differ(self, *args):
+        if not self.failed:
+            self.failed = True
+            raise KafkaConnectionError("injected")
+        return await super()._marks_differ(*args)
+
+
+def test_an_error_while_the_resume_is_checked_keeps_the_resume_for_the_next_try(broker, topic):
+    first = Recording(broker.bootstrap, topic, None)
+    asyncio.run(follow_until_caught_up(first))
+    again = FailingCheckOnce(broker.bootstrap, topic, dict(first.positions), first.marks)
+    asyncio.run(follow_until_caught_up(again))
+    assert again.failed and again.refused == [] and again.applied == []  # resumed, not read again from the start

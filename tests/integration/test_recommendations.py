@@ -209,7 +209,7 @@ def test_an_unreadable_snapshot_is_shown_and_the_whole_topic_read_instead(run, b
     ranked = [(i["item_id"], i["score_parts"]) for i in recs(run, "newbie")]
     run.worker.stop()
     for what in ("engagements", "catalogue"):
-        path = run.workdir / run.app_id / f"{run.app_id}-{what}.snapshot.npz"
+        [path] = (run.workdir / run.app_id).glob(f"{run.app_id}-{what}-*.snapshot.npz")
         path.write_bytes(path.read_bytes()[:1000])  # cut short, as a full disk would leave it
     after = restart_and_compare(run, broker, before, ranked)
     snapshot = after["engagements_snapshot"]

@@ -142,7 +142,10 @@ def test_a_missing_file_is_no_snapshot_and_a_bad_one_is_refused(tmp_path):
 def test_the_fingerprint_follows_the_settings_the_fold_depends_on(tmp_path):
     layout = {"sentiment": 3, "topic": 384, "style": 4}
     a = snapshot_file(str(tmp_path), "app", EngagementConfig(), layout)
-    assert a.path == tmp_path / "app-engagements.snapshot.npz"
+    assert a.path.parent == tmp_path and a.path.name.startswith("app-engagements-") and a.path.name.endswith(".snapshot.npz")
+    # Settings of their own, a file of their own (workers of two versions sharing a folder).
+    assert a.path != snapshot_file(str(tmp_path), "app", EngagementConfig(row_max=50), layout).path
+    assert a.path == snapshot_file(str(tmp_path), "app", EngagementConfig(), dict(layout)).path
     assert a.fingerprint == snapshot_file(str(tmp_path), "other", EngagementConfig(), layout).fingerprint
     assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(row_max=50), layout).fingerprint
     assert a.fingerprint != snapshot_file(str(tmp_path), "app", EngagementConfig(behaviour=BehaviourConfig(lr=0.1)),
