@@ -13,6 +13,8 @@ NAME=VALUE arguments (INTEREST_STREAM_ prefix added): `... click_probe.py 4 5000
 round, so histories stay at N / 200 clicks; ``USERS=alternate`` grows the same users' histories in
 the first half of the rounds and then alternates new users (odd rounds) with them: short and long
 histories a minute apart, which this machine's drift from one minute to the next cannot fake.
+``USERS=many`` clicks as 20,000 users (new ones every round), so a micro-batch rarely holds two
+clicks of one user: every click costs a state write and a profile record of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pathlib import Path
 from latency_probe import probe_worker, split_args  # next to this file
 
 from streams.tools.bench import histogram_mean, metrics_text, stage_ms_per_batch, throughput
+
+MANY_USERS = 20_000
 
 
 def cpu_seconds(pid: int) -> float:
@@ -48,10 +52,10 @@ def machine_ticks() -> tuple[int, int]:
 
 def round_users(mode: str, r: int, rounds: int) -> str | None:
     """The prefix that makes round ``r``'s users new ones (USERS=new | alternate), or None."""
-    if mode == "new" or (mode == "alternate" and r >= rounds // 2 and r % 2):
+    if mode in ("new", "many") or (mode == "alternate" and r >= rounds // 2 and r % 2):
         return f"r{r}-"
     if mode not in ("same", "new", "alternate"):
-        raise SystemExit(f"USERS={mode}: expected same, new or alternate")
+        raise SystemExit(f"USERS={mode}: expected same, new, alternate or many")
     return None
 
 
@@ -65,8 +69,8 @@ def main(rounds: int, n: int, users: str, extra: dict[str, str]) -> None:
             w0, b0, (st0, all0) = cpu_seconds(worker.proc.pid), cpu_seconds(broker.pid), machine_ticks()
             l0 = cpu_seconds(learner) if learner else 0.0
             clicks, prefix = maker.clicks(n), round_users(users, r, rounds)
-            for click in clicks if prefix else ():
-                click["user_id"] = prefix + click["user_id"]
+            for n_click, click in enumerate(clicks if prefix else ()):
+                click["user_id"] = prefix + (f"m{(n_click * 7919) % MANY_USERS}" if users == "many" else click["user_id"])
             rates.append(throughput(worker, clicks, broker.url, "clicks", 4))
             now = metrics_text(worker)
             waited = histogram_mean(now, wait)[0] - histogram_mean(last, wait)[0]

@@ -96,12 +96,16 @@ class Settings:
     # more broker CPU (benchmarks/RESULTS.md, 2026-12-07). 1 sends one record per batch. Keep it
     # under the broker's message.max.bytes (Kafka's default is 1 MiB).
     producer_max_batch_bytes: int = 262144
-    # Micro-batch: at most batch_max events; a batch starts when the agent is free and
-    # batch_wait_ms have passed since the last one started (streams/faust_ext/batching.py). Under
-    # load batches grow with what came during the last one (fewer, larger table writes; texts go to
-    # the encoder in forward passes of encoder.batch_size); when idle an event waits at most
-    # batch_wait_ms.
-    batch_max: int = 256
+    # Micro-batch: at most batch_max events, of which at most batch_max_texts searches and reviews
+    # (item and news batches: batch_max_texts records, all texts); a batch starts when the agent is
+    # free and batch_wait_ms have passed since the last one started (streams/faust_ext/batching.py).
+    # Under load batches grow with what came during the last one: a user's clicks in one batch cost
+    # one state write and one profile record (1,024 against 256: 1.4x the bench's clicks/s, 2x with
+    # long histories, +5 % where every click is another user's; benchmarks/RESULTS.md, 2026-12-07),
+    # while the texts' cap keeps a batch's encoding as long as before. When idle an event waits at
+    # most batch_wait_ms.
+    batch_max: int = 1024
+    batch_max_texts: int = 256
     batch_wait_ms: int = 50
     # Waiting for the broker at start: retry with backoff this long (0 = until it answers), so a
     # worker started before its broker comes up instead of crash-looping.
@@ -233,8 +237,8 @@ class Settings:
                                 f"got {self.encoder.pass_overhead_tokens}")
         if self.encoder.threads < 0:
             raise SettingsError(f"encoder threads must be >= 0 (0 = torch's default), got {self.encoder.threads}")
-        if self.batch_max < 1 or self.batch_wait_ms < 0:
-            raise SettingsError("batch_max must be >= 1 and batch_wait_ms >= 0")
+        if self.batch_max < 1 or self.batch_max_texts < 1 or self.batch_wait_ms < 0:
+            raise SettingsError("batch_max and batch_max_texts must be >= 1 and batch_wait_ms >= 0")
         if self.decay.half_life_s <= 0:
             raise SettingsError("half_life_s must be > 0")
         for kind, w in self.decay.event_weights.items():
@@ -321,6 +325,7 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FAISS_THREADS": ("faiss_threads", int),
     "FAUST_METRICS": ("faust_metrics", parse_bool),
     "BATCH_MAX": ("batch_max", int),
+    "BATCH_MAX_TEXTS": ("batch_max_texts", int),
     "BATCH_WAIT_MS": ("batch_wait_ms", int),
     "BROKER_WAIT_S": ("broker_wait_s", float),
     "CATALOGUE_WAIT_S": ("catalogue_wait_s", float),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncGenerator
+from typing import Any, AsyncGenerator, Callable
 
 import faust
 from faust.streams import _tracks_buffer_agen
@@ -13,10 +13,13 @@ from mode.utils.futures import notify
 
 
 @_tracks_buffer_agen  # the stream closes it when it stops, as it does take_events
-async def micro_batches(stream: faust.StreamT, max_: int, interval: float) -> AsyncGenerator[list[EventT], None]:
-    """The stream's events in lists of at most ``max_``; a list is handed over when it is full, or
-    when ``interval`` seconds have passed since the previous one was handed over, with every event
-    that has come by then. Each event is acknowledged once the agent has finished with its list.
+async def micro_batches(stream: faust.StreamT, max_: int, interval: float, max_heavy: int | None = None,
+                        heavy: Callable[[EventT], bool] | None = None) -> AsyncGenerator[list[EventT], None]:
+    """The stream's events in lists of at most ``max_``, of which at most ``max_heavy`` for which
+    ``heavy`` is true (the texts the encoder must read, which cost far more than a click); a list is
+    handed over when it is full, or when ``interval`` seconds have passed since the previous one was
+    handed over, with every event that has come by then. Each event is acknowledged once the agent
+    has finished with its list.
 
     Faust's ``take_events(max_, within)`` waits ``within`` after the agent finishes each list that
     was not full, however long the records have already waited: near the encoder's limit that wait
@@ -30,14 +33,15 @@ async def micro_batches(stream: faust.StreamT, max_: int, interval: float) -> As
     background, and waits while the agent holds a list, so none is added or dropped meanwhile.
     """
     events: list[EventT] = []
-    full = asyncio.Event()  # max_ events buffered
+    heavy_count = 0
+    full = asyncio.Event()  # max_ events (or max_heavy heavy ones) buffered
     arrived = asyncio.Event()  # at least one event buffered
     handed_back = asyncio.Event()  # the agent is done with a full list
     held: asyncio.Future[Any] | None = None  # set while the agent holds a list
     queue = stream.channel.queue  # what the stream reads from: fetched records not yet buffered
 
     async def add_to_buffer(value: Any) -> Any:
-        nonlocal held
+        nonlocal held, heavy_count
         try:
             if held is not None:
                 try:
@@ -49,7 +53,9 @@ async def micro_batches(stream: faust.StreamT, max_: int, interval: float) -> As
                 raise RuntimeError("micro_batches found current_event is None")
             events.append(event)
             arrived.set()
-            if len(events) >= max_:
+            if heavy is not None and heavy(event):
+                heavy_count += 1
+            if len(events) >= max_ or (max_heavy is not None and heavy_count >= max_heavy):
                 full.set()
                 handed_back.clear()
                 await stream.wait(handed_back)  # type: ignore[arg-type]  # (as in take_events)
@@ -87,6 +93,7 @@ async def micro_batches(stream: faust.StreamT, max_: int, interval: float) -> As
                 yield batch
             finally:
                 events.clear()
+                heavy_count = 0
                 arrived.clear()
                 full.clear()
                 for event in batch:

@@ -479,6 +479,7 @@ def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None
             worker.stop()
     with EmbeddedBroker(log_file=workdir / "broker-naive.log") as broker:
         naive = WorkerProcess(broker.url, workdir, "bench-naive", {**broker.worker_env, "INTEREST_STREAM_BATCH_MAX": "1",
+                                                                     "INTEREST_STREAM_BATCH_MAX_TEXTS": "1",
                                                                      "INTEREST_STREAM_ENCODER_CACHE_SIZE": "0"})
         try:
             naive.wait_until(lambda h: h["status"] == "ok", 180, "the naive worker to start")

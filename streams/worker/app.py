@@ -58,7 +58,7 @@ from streams.worker.learner import LearnerClient, LearnerSpec
 from streams.worker.metrics import StateCollector
 from streams.worker.news import NewsHandler, NewsTables
 from streams.worker.progress import ProgressLog
-from streams.worker.users import UserHandler
+from streams.worker.users import UserHandler, carries_text
 from streams.worker.webhook import AlertForwarder, Webhook
 
 Handler = Callable[[Sequence[EventT]], Awaitable[None]]
@@ -277,17 +277,20 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.consumer.applied(events)
         progress.batch_done()
 
-    def agent(channel: faust.ChannelT, name: str, handle: Handler) -> None:
+    def agent(channel: faust.ChannelT, name: str, handle: Handler, max_: int = s.batch_max,
+              text: Callable[[EventT], bool] | None = None) -> None:
+        """``text``: which events the encoder reads (at most batch_max_texts of them a batch)."""
         async def run(stream: faust.StreamT) -> None:
-            async for batch in micro_batches(stream, s.batch_max, s.batch_wait_ms / 1000.0):
+            async for batch in micro_batches(stream, max_, s.batch_wait_ms / 1000.0, s.batch_max_texts, text):
                 ctx.metrics.batch_records.labels(name).observe(len(batch))
                 await in_order(batch, handle)
 
         app.agent(channel, name=name)(run)
 
-    agent(app.topic(*user_topics, **raw), "user-events", users.handle)
-    agent(topics[ITEMS.name], "item-events", items.handle)
-    agent(topics[NEWS.name], "news-events", news.handle_news)
+    agent(app.topic(*user_topics, **raw), "user-events", users.handle, text=carries_text)
+    # Every item and news record is a text to encode.
+    agent(topics[ITEMS.name], "item-events", items.handle, s.batch_max_texts)
+    agent(topics[NEWS.name], "news-events", news.handle_news, s.batch_max_texts)
     agent(app.topic(MENTIONS.name, WATCHERS.name, **raw), "entity-events", news.handle_entities)
     if a.webhook_url:
         forwarder = AlertForwarder(ctx, Webhook(a.webhook_url, a.webhook_attempts))

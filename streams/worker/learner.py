@@ -19,8 +19,8 @@ engagements log when the lesson was built.
   record overtook it) is skipped and counted ``late``: its item would be scored with the very click
   it is meant to predict.
 - Lessons are handed over only once the process has caught up with both logs (built in line until
-  then); past ``MAX_PENDING`` micro-batches waiting in the pipe's queue, or in the process, the
-  oldest are dropped and counted.
+  then); past ``MAX_PENDING`` micro-batches waiting in the pipe's queue, or ``MAX_PENDING_LESSONS``
+  lessons in the process, the oldest are dropped and counted.
 - A step it keeps is applied to its own ranker at once, so the next micro-batch's step starts from
   it even when several wait; a worker applies it when it reads it from the log.
 - If the process dies, the worker builds its lessons in line again and starts a new process after
@@ -56,7 +56,11 @@ from streams.worker.engagement import EngagementFollower, snapshot_file
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING = 64  # micro-batches of lessons waiting to be answered
+MAX_PENDING = 64  # micro-batches of lessons waiting to be sent to the process
+# Lessons waiting in the process: about a second or two of its work. Counted in lessons, not
+# micro-batches, whose size follows the load: a backlog of 64 batches of clicks kept the learner's
+# core busy for 8 s after a burst, into the encoder's time (benchmarks/RESULTS.md, 2026-12-07).
+MAX_PENDING_LESSONS = 1024
 STATUS_EVERY_S = 1.0  # the process's status to the worker when it changed (with each answer too)
 COUNTS = ("answered", "late", "dropped", "accepted", "rejected", "examples")  # summed over the processes
 
@@ -148,8 +152,11 @@ class Learner:
             if not self._closed.done():
                 self._closed.set_result(None)
             return
-        while len(self.pending) > MAX_PENDING:
-            self.dropped += len(self.pending.popleft())
+        waiting = sum(map(len, self.pending))
+        while waiting > MAX_PENDING_LESSONS:
+            dropped = len(self.pending.popleft())
+            self.dropped += dropped
+            waiting -= dropped
         self._answer()
 
     def _answer(self) -> None:

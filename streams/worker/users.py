@@ -14,7 +14,7 @@ from faust.types import EventT
 
 from encoders.entities import EntityTable
 from schemas import ClickEvent, Engagement, ForgetEvent, InvalidEvent, RankerStep, ReviewEvent, UserRecord, dump_json, join_facets
-from schemas.topics import ENGAGEMENTS, PROFILES, USERS_REPARTITION, WATCHERS
+from schemas.topics import ENGAGEMENTS, KIND_OF_TOPIC, PROFILES, USERS_REPARTITION, WATCHERS
 from streams.faust_ext import DeliveredTable, event_context
 from streams.state.decay import InterestState
 from streams.state.drift import DriftMonitor
@@ -35,11 +35,20 @@ log = logging.getLogger(__name__)
 
 def text_of(record: UserRecord) -> str | None:
     """The text a search or review is encoded from (clicks reuse the item's stored vector)."""
-    if record.kind == "search":
+    if record.kind == "search":  # (the TEXT_KINDS)
         return record.query
     if record.kind == "review":
         return record.text
     return None
+
+
+TEXT_KINDS = frozenset({"search", "review"})
+
+
+def carries_text(event: EventT) -> bool:
+    """Whether a user event is a search or a review, by the topic it was first read from: a micro-
+    batch holds fewer of those (``Settings.batch_max_texts``) than of clicks, which cost no encoding."""
+    return KIND_OF_TOPIC.get(source_of(event)[0]) in TEXT_KINDS
 
 
 def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:

@@ -5,6 +5,7 @@ skipped, never learned from; a step it keeps is applied to its own ranker at onc
 from __future__ import annotations
 
 from multiprocessing import Pipe
+from multiprocessing.connection import Connection
 
 import numpy as np
 from aiokafka import ConsumerRecord
@@ -13,7 +14,7 @@ from schemas import dump_json
 from streams.settings import RecommendSettings, Settings
 from streams.state.ranker import Example, RankerConfig, start_weights
 from streams.state.recommend import Lesson, UserView
-from streams.worker.learner import Learner, LearnerSpec
+from streams.worker.learner import MAX_PENDING_LESSONS, Learner, LearnerSpec
 from tests.unit.test_recommend import LAYOUT, build, facets
 
 
@@ -37,10 +38,10 @@ def test_examples_are_the_candidates_with_the_engaged_item_marked_and_none_for_a
     assert got[2] is None  # not in the catalogue
 
 
-def learner(settings: Settings | None = None) -> Learner:
-    mine, _ = Pipe()
+def learner(settings: Settings | None = None, conn: Connection | None = None) -> Learner:
+    """``conn``: the process's end of the worker's pipe (default: one nobody writes to)."""
     spec = LearnerSpec(settings or Settings(), dict(LAYOUT), "vectors")  # nothing is read from the broker here
-    made = Learner(mine, spec)
+    made = Learner(conn or Pipe()[0], spec)
     items = {"a": 0, "b": 1, "c": 2, "d": 3}
     made.index.upsert(list(items), {f: np.stack([facets(v)[f] for v in items.values()]) for f in LAYOUT})
     return made
@@ -78,3 +79,19 @@ def test_a_kept_step_is_applied_at_once_and_its_copy_from_the_log_is_skipped():
     copy = {"engagements": [], "ranker_step": step.to_dict()}
     made.engagements._fold([ConsumerRecord("engagements", 0, 7, 0, 0, None, dump_json(copy), None, 0, 0, [])])
     assert np.array_equal(ranker.w, w) and made.engagements.steps_skipped == 1  # not applied twice
+
+
+def test_lessons_waiting_past_the_cap_are_dropped_oldest_first_counted_in_lessons():
+    # Micro-batches of lessons whose size follows the load: the backlog is bounded in lessons (the
+    # process's time), not in batches. None is answered while the engagements log is being read.
+    mine, worker_end = Pipe()
+    made = learner(conn=mine)
+    view = UserView(recent=["a"], z=facets(0), history=4, exclude=frozenset({"a"}))
+    sizes = [100] * 8 + [500, 300, 7]
+    for b, size in enumerate(sizes):
+        worker_end.send(("lessons", [Lesson(f"u{b}", f"e{b}-{n}", "c", view) for n in range(size)]))
+    made._readable()
+    waiting = [len(batch) for batch in made.pending]
+    assert sum(waiting) <= MAX_PENDING_LESSONS < sum(waiting) + made.dropped
+    assert waiting == sizes[len(sizes) - len(waiting):]  # the newest kept, whole batches
+    assert made.dropped == sum(sizes) - sum(waiting) and made.answered == 0
