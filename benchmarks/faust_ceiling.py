@@ -1,5 +1,6 @@
 """The ceiling of a Faust agent on this machine: records/s through an agent that does nothing but
-take micro-batches, as the worker's agents take them (``micro_batches(stream, 256, 50 ms)``), over records
+take micro-batches, as the worker's user agent takes them (``micro_batches(stream, batch_max, 50 ms)``; batch_max was
+256 until 2026-12-07, 1,024 since), over records
 already in the bundled broker. With Faust's own consumer loop and with the worker's
 (``GuardedConsumer``: one ``wait_first`` per fetch instead of per record, and the offset guard).
 
@@ -40,6 +41,7 @@ def one_run(n: int, loop: str) -> None:
     import faust
 
     from streams.faust_ext import guarded_consumer, micro_batches
+    from streams.settings import Settings
     from streams.tools.broker import EmbeddedBroker
 
     with EmbeddedBroker() as broker:
@@ -55,7 +57,7 @@ def one_run(n: int, loop: str) -> None:
 
         @app.agent(topic)
         async def noop(stream):
-            async for batch in micro_batches(stream, 256, 0.05):
+            async for batch in micro_batches(stream, Settings().batch_max, 0.05):
                 if not seen["n"]:
                     seen["t0"], seen["cpu0"] = time.perf_counter(), time.process_time()
                 if guarded:

@@ -69,7 +69,8 @@ class Alert:
 @dataclass(frozen=True)
 class Engagement:
     """An applied click or review, what item-side behaviour (popularity, co-engagement) is learned
-    from. The ``engagements`` topic carries a micro-batch's as {"engagements": [...]}."""
+    from. The ``engagements`` topic carries a micro-batch's as {"engagements": [...]}, up to 256 a
+    record."""
 
     user_id: str
     event_id: str

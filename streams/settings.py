@@ -100,8 +100,8 @@ class Settings:
     # (item and news batches: batch_max_texts records, all texts); a batch starts when the agent is
     # free and batch_wait_ms have passed since the last one started (streams/faust_ext/batching.py).
     # Under load batches grow with what came during the last one: a user's clicks in one batch cost
-    # one state write and one profile record (1,024 against 256: 1.4x the bench's clicks/s, 2x with
-    # long histories, +5 % where every click is another user's; benchmarks/RESULTS.md, 2026-12-07),
+    # one state write and one profile record (1,024 against 256: 1.3-1.5x the bench's clicks/s,
+    # 1.6-2.2x with long histories, +5 % where every click is another user's; benchmarks/RESULTS.md),
     # while the texts' cap keeps a batch's encoding as long as before. When idle an event waits at
     # most batch_wait_ms.
     batch_max: int = 1024

@@ -415,7 +415,8 @@ def recommendation_latency(worker: WorkerProcess, users: int, n: int) -> list[fl
 
 
 def run_bench(settings: Settings, cfg: BenchConfig, json_out: Path | None = None) -> Report:
-    report = Report(config={**asdict(cfg), "batch_max": settings.batch_max, "batch_wait_ms": settings.batch_wait_ms,
+    report = Report(config={**asdict(cfg), "batch_max": settings.batch_max,
+                            "batch_max_texts": settings.batch_max_texts, "batch_wait_ms": settings.batch_wait_ms,
                             "partitions": settings.partitions, "encoder_batch_size": settings.encoder.batch_size})
     limit_threads(settings)  # the in-process parts (the big catalogue); the worker sets its own
     maker = StreamMaker(cfg)

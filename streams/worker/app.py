@@ -288,9 +288,10 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         app.agent(channel, name=name)(run)
 
     agent(app.topic(*user_topics, **raw), "user-events", users.handle, text=carries_text)
-    # Every item and news record is a text to encode.
-    agent(topics[ITEMS.name], "item-events", items.handle, s.batch_max_texts)
-    agent(topics[NEWS.name], "news-events", news.handle_news, s.batch_max_texts)
+    # Every item and news record is a text to encode; mentions and watchers are not.
+    texts_max = min(s.batch_max, s.batch_max_texts)
+    agent(topics[ITEMS.name], "item-events", items.handle, texts_max)
+    agent(topics[NEWS.name], "news-events", news.handle_news, texts_max)
     agent(app.topic(MENTIONS.name, WATCHERS.name, **raw), "entity-events", news.handle_entities)
     if a.webhook_url:
         forwarder = AlertForwarder(ctx, Webhook(a.webhook_url, a.webhook_attempts))

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 64  # micro-batches of lessons waiting to be sent to the process
 # Lessons waiting in the process: about a second or two of its work. Counted in lessons, not
 # micro-batches, whose size follows the load: a backlog of 64 batches of clicks kept the learner's
-# core busy for 8 s after a burst, into the encoder's time (benchmarks/RESULTS.md, 2026-12-07).
+# core busy for seconds after a burst, into the encoder's time (benchmarks/RESULTS.md, 2026-12-07).
 MAX_PENDING_LESSONS = 1024
 STATUS_EVERY_S = 1.0  # the process's status to the worker when it changed (with each answer too)
 COUNTS = ("answered", "late", "dropped", "accepted", "rejected", "examples")  # summed over the processes
@@ -153,7 +153,7 @@ class Learner:
                 self._closed.set_result(None)
             return
         waiting = sum(map(len, self.pending))
-        while waiting > MAX_PENDING_LESSONS:
+        while waiting > MAX_PENDING_LESSONS and len(self.pending) > 1:  # the newest batch stays, however large
             dropped = len(self.pending.popleft())
             self.dropped += dropped
             waiting -= dropped

@@ -43,12 +43,26 @@ def text_of(record: UserRecord) -> str | None:
 
 
 TEXT_KINDS = frozenset({"search", "review"})
+# An engagement with ids at their longest (256 characters) is about 2.2 KB: 256 of them stay under
+# Kafka's default message.max.bytes (1 MiB) whatever the ids, where a micro-batch's 1,024 may not.
+ENGAGEMENTS_PER_RECORD = 256
 
 
 def carries_text(event: EventT) -> bool:
     """Whether a user event is a search or a review, by the topic it was first read from: a micro-
     batch holds fewer of those (``Settings.batch_max_texts``) than of clicks, which cost no encoding."""
     return KIND_OF_TOPIC.get(source_of(event)[0]) in TEXT_KINDS
+
+
+def engagement_records(engagements: list[dict], step: RankerStep | None) -> list[dict[str, object]]:
+    """A micro-batch's engagements (``Engagement.to_dict``) as ``engagements`` records of at most
+    ``ENGAGEMENTS_PER_RECORD``, in order; the ranker step learned from them goes with the last, so
+    a reader applies it after all of them."""
+    records: list[dict[str, object]] = [{"engagements": engagements[start:start + ENGAGEMENTS_PER_RECORD]}
+                                        for start in range(0, len(engagements), ENGAGEMENTS_PER_RECORD)]
+    if records and step is not None:
+        records[-1]["ranker_step"] = step.to_dict()
+    return records
 
 
 def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
@@ -281,21 +295,19 @@ class UserHandler:
 
     async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
                                    previous_items: dict[int, tuple[str, ...]], step: RankerStep | None) -> None:
-        """The batch's applied clicks and reviews as one ``engagements`` record, with the ranker
-        step learned from them if one was kept (every worker folds them in; one record per batch,
-        not per event: a send costs more than folding one in)."""
+        """The batch's applied clicks and reviews as ``engagements`` records of at most
+        ``ENGAGEMENTS_PER_RECORD``, the last with the ranker step learned from them if one was kept
+        (every worker folds them in; a few records per batch, not one per event: a send costs more
+        than folding one in)."""
         weights = self.ctx.settings.decay.event_weights
         batch = []
         for pos, previous in previous_items.items():
             r = decoded[pos][1]
             assert isinstance(r, (ClickEvent, ReviewEvent))
             batch.append(Engagement(r.user_id, r.event_id, r.item_id, r.ts, weights[r.kind], list(previous)).to_dict())
-        if batch:
+        for record in engagement_records(batch, step):
             # One partition for all: every worker, and every restart, folds the records in the same
             # order, which the behaviour facet's SGD steps depend on (sums would not care).
-            record: dict[str, object] = {"engagements": batch}
-            if step is not None:
-                record["ranker_step"] = step.to_dict()
             await self.ctx.outbox.send(ENGAGEMENTS.name, None, dump_json(record), partition=0)
 
     def _observe_latency(self, decoded: list[tuple[EventT, UserRecord]], applied: list[int]) -> None:

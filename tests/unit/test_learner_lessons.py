@@ -95,3 +95,7 @@ def test_lessons_waiting_past_the_cap_are_dropped_oldest_first_counted_in_lesson
     assert sum(waiting) <= MAX_PENDING_LESSONS < sum(waiting) + made.dropped
     assert waiting == sizes[len(sizes) - len(waiting):]  # the newest kept, whole batches
     assert made.dropped == sum(sizes) - sum(waiting) and made.answered == 0
+    # A batch larger than the cap on its own (learn_per_batch may be set above it) is kept whole.
+    worker_end.send(("lessons", [Lesson("big", f"b{n}", "c", view) for n in range(MAX_PENDING_LESSONS + 5)]))
+    made._readable()
+    assert [len(batch) for batch in made.pending] == [MAX_PENDING_LESSONS + 5]
