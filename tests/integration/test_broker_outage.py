@@ -8,10 +8,10 @@ import time
 import uuid
 from pathlib import Path
 
-from streams.tools.broker import EmbeddedBroker, free_port
+from streams.tools.broker import EmbeddedBroker
 from streams.tools.process import WorkerProcess, get_json
 from tests.helpers.kafka import produce
-from tests.helpers.tcp_outage import OutageProxy
+from tests.helpers.tcp_outage import OutageProxy, proxy_port
 
 USERS = [f"ou{i}" for i in range(20)]
 
@@ -22,9 +22,9 @@ def searches(tag: str, per_user: int) -> list[dict]:
 
 
 def test_worker_waits_for_a_late_broker_and_rides_out_an_outage(tmp_path: Path):
-    proxy_port = free_port()
-    with EmbeddedBroker(log_file=tmp_path / "tansu.log", advertised_port=proxy_port) as broker:
-        proxy = OutageProxy(proxy_port, broker.port)  # down until up() is called
+    port = proxy_port()
+    with EmbeddedBroker(log_file=tmp_path / "tansu.log", advertised_port=port) as broker:
+        proxy = OutageProxy(port, broker.port)  # down until up() is called
         env = {**broker.worker_env, "INTEREST_STREAM_HEALTH_PROBE_S": "1"}
         worker = WorkerProcess(broker.url, tmp_path, f"outage-{uuid.uuid4().hex[:6]}", env)
         try:

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.end_offsets import exact_end_offsets
-from streams.tools.broker import EmbeddedBroker, free_port
+from streams.tools.broker import EmbeddedBroker
 from streams.worker.topic_admin import ensure_topics
-from tests.helpers.tcp_outage import OutageProxy
+from tests.helpers.tcp_outage import OutageProxy, proxy_port
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ def test_a_broker_that_stalls_the_fetch_leaves_the_reported_end_after_the_timeou
     # A real fetch that never comes back (a proxy holds the broker's fetch requests), not a 0 s
     # budget: the read gives up at its deadline, keeps the reported end, and the consumer still
     # stops (what table recovery's reader does next) while the fetch is outstanding.
-    port = free_port()
+    port = proxy_port()
     with EmbeddedBroker(log_file=tmp_path / "tansu.log", advertised_port=port) as broker:
         proxy = OutageProxy(port, broker.port)
         proxy.up()
