@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def text_of(record: UserRecord) -> str | None:
     """The text a search or review is encoded from (clicks reuse the item's stored vector)."""
-    if record.kind == "search":  # (the TEXT_KINDS)
+    if record.kind == "search":
         return record.query
     if record.kind == "review":
         return record.text
