@@ -35,8 +35,8 @@ NEWS = TopicSpec("news", "input", "news", "source", key_default="news")
 USERS_REPARTITION = TopicSpec("users-repartition", "internal", key_field="user_id")
 MENTIONS = TopicSpec("news-mentions", "internal", key_field="entity")  # one record per entity a news item names
 WATCHERS = TopicSpec("entity-watchers", "internal", key_field="entity")  # follows and interest subscriptions
-# The applied clicks and reviews of a micro-batch, each with the user's items before it, as one
-# record (unkeyed): every worker folds the whole topic into its item-side behaviour (popularity,
+# The applied clicks and reviews of a micro-batch, each with the user's items before it, as a few
+# records (unkeyed): every worker folds the whole topic into its item-side behaviour (popularity,
 # co-engagement; streams/worker/engagement.py).
 ENGAGEMENTS = TopicSpec("engagements", "internal")
 PROFILES = TopicSpec("profiles", "output", key_field="user_id")

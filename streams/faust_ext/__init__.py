@@ -1,7 +1,7 @@
 """Every use of Faust's private API lives in this package, and nowhere else.
 
 This is why pyproject.toml pins faust-streaming to 0.15.x: each name below is internal to Faust
-and may change in any release. A Faust upgrade means re-reading these four modules (and running
+and may change in any release. A Faust upgrade means re-reading these modules (and running
 the crash, rebalance and pipeline tests, which are what found each need):
 
 - ``context.py``: ``faust.streams._current_event`` - the event whose partition a table write (and
@@ -9,8 +9,10 @@ the crash, rebalance and pipeline tests, which are what found each need):
 - ``batching.py``: ``Stream.take_events``'s building blocks (``_enable_passive``, ``_processors``,
   ``_tracks_buffer_agen``, the stream channel's ``queue``) for micro-batches that start as soon as
   the agent is free instead of a fixed wait after each one.
-- ``tables.py``: ``Table.send_changelog`` (awaitable changelog writes) and the RocksDB store's
-  ``_dbs`` / ``_visible_items`` (reading every local partition, standbys included).
+- ``tables.py``: ``Table.send_changelog``, ``on_key_set`` / ``on_key_del`` with their
+  ``_maybe_set_key_ttl`` / ``_sensor_on_set`` (changelog writes sent straight to the producer and
+  awaitable), the store's ``set_persisted_offset``, and the RocksDB store's ``_dbs`` /
+  ``_visible_items`` (reading every local partition, standbys included).
 - ``consumer.py``: the aiokafka driver's ``_thread``, ``_read_offset``, ``_acked`` /
   ``_acked_index`` and ``_new_offset`` (the offset guard decides what is applied and committed),
   ``_drain_messages`` (Faust's loop from fetches to streams, rewritten with one ``wait_first`` per

@@ -197,7 +197,7 @@ def build_worker(settings: Settings, encoder: FacetEncoder | None = None) -> Wor
         encoder=encoder,
         index=ItemIndex(encoder.layout, s.index),
         topics=TopicClusters(s.topic_clusters, encoder.layout["topic"]),
-        outbox=Outbox(topics),
+        outbox=Outbox(app.producer),
     )
     r = s.recommend
     if r.enabled:

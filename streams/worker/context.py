@@ -11,17 +11,17 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
-import faust
-from faust.types import EventT
+from faust.types import EventT, ProducerT
 
 from encoders import FacetEncoder, FacetVectors
 from encoders.topic_clusters import TopicClusters
 from index import ItemIndex
 from schemas import DeadLetter, InvalidEvent, decode_event, dump_json
 from schemas.records import AnyEvent
-from schemas.topics import DEAD_LETTERS, KIND_OF_TOPIC, USER_TOPICS
+from schemas.topics import DEAD_LETTERS, KIND_OF_TOPIC, USER_TOPICS, USERS_REPARTITION
+from streams.faust_ext.sends import PendingSends
 from streams.settings import Settings
 from streams.state.recommend import Recommender
 from streams.worker.metrics import WorkerMetrics, reason_class
@@ -29,7 +29,8 @@ from streams.worker.placement import source_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_USER_TOPIC_NAMES = frozenset(t.name for t in USER_TOPICS)
+# The user agent's inputs: a record on the repartition topic that names no source is one of its own.
+_USER_TOPIC_NAMES = frozenset(t.name for t in (*USER_TOPICS, USERS_REPARTITION))
 
 
 @dataclass
@@ -67,28 +68,30 @@ class WorkerStats:
 
 class Outbox:
     """Output records. ``send`` does not wait for the broker; ``confirmed`` waits for everything
-    sent so far, which the worker does before it lets the input offsets behind them be committed."""
+    sent so far (and raises if a send failed), which the worker does before it lets the input
+    offsets behind them be committed.
 
-    def __init__(self, topics: Mapping[str, faust.TopicT]) -> None:
-        self._topics = topics
-        self._unconfirmed: set[asyncio.Future] = set()
+    Sent through Faust's producer, not ``Topic.send``: Faust's per-record wrapping and its yield to
+    the event loop on every send cost about 4x the producer's own send, and the producer then
+    ships produce requests of a record or two (streams/faust_ext/tables.py says how it was measured)."""
 
-    async def send(self, topic: str, key: bytes | None, value: bytes | None, **kwargs: Any) -> None:
-        """``value`` None: a tombstone."""
-        fut = await self._topics[topic].send(key=key, value=value, **kwargs)
-        if not fut.done():
-            self._unconfirmed.add(fut)
-            fut.add_done_callback(self._unconfirmed.discard)
+    def __init__(self, producer: ProducerT) -> None:
+        self._producer = producer
+        self._pending = PendingSends()
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes, **kwargs: Any) -> None:
+    async def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None,
+                   timestamp: float | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """``value`` None: a tombstone; ``partition`` None: the producer's partitioner (murmur2 of
+        the key, as Java clients); ``timestamp`` in seconds (None: now)."""
+        self._pending.add(await self._producer.send(topic, key, value, partition, timestamp, headers))
+
+    async def publish(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         """Send and wait until the broker has it (for API requests, answered after that; and for
         records no micro-batch waits for, which ``confirmed`` leaves out)."""
-        fut = await self._topics[topic].send(key=key, value=value, **kwargs)
-        await fut
+        await (await self._producer.send(topic, key, value, partition, None, None))
 
     async def confirmed(self) -> None:
-        if self._unconfirmed:
-            await asyncio.gather(*list(self._unconfirmed))
+        await self._pending.wait()
 
 
 @dataclass
@@ -126,8 +129,11 @@ class WorkerContext:
 
     async def decode(self, event: EventT) -> AnyEvent | None:
         """The record in ``event`` (its source topic says the type), or None after dead-lettering it."""
+        topic = source_of(event)[0]
         try:
-            return decode_event(event.value, KIND_OF_TOPIC[source_of(event)[0]])
+            if topic not in KIND_OF_TOPIC:  # on users-repartition without the headers a worker forwards with
+                raise InvalidEvent(f"a record on {topic!r} that names no source topic of user events in its headers")
+            return decode_event(event.value, KIND_OF_TOPIC[topic])
         except InvalidEvent as exc:
             await self.dead_letter(event, exc.reason)
             return None

@@ -1,7 +1,7 @@
 """Item-side behaviour and the ranker's weights on every worker: the user agent publishes the
-applied clicks and reviews of each micro-batch as one ``engagements`` record (streams/worker/users.py),
-with the ranker step it learned from them if its guard kept one; every worker follows the whole topic
-(streams/worker/follower.py), folds the engagements into the recommender's
+applied clicks and reviews of each micro-batch as ``engagements`` records (streams/worker/users.py),
+the last with the ranker step it learned from them if its guard kept one; every worker follows the
+whole topic (streams/worker/follower.py), folds the engagements into the recommender's
 ``Engagements`` (decayed popularity, co-engagement, the behaviour facet; streams/state/engagement.py)
 and applies every step to its ranker, so each worker can rank any item for any user, and all of
 them with the same weights, learned from every worker's lessons (until the night of 2026-11-30

@@ -19,8 +19,8 @@ engagements log when the lesson was built.
   record overtook it) is skipped and counted ``late``: its item would be scored with the very click
   it is meant to predict.
 - Lessons are handed over only once the process has caught up with both logs (built in line until
-  then); past ``MAX_PENDING`` micro-batches waiting in the pipe's queue, or ``MAX_PENDING_LESSONS``
-  lessons in the process, the oldest are dropped and counted.
+  then); past ``MAX_PENDING`` micro-batches waiting in the pipe's queue a new batch's lessons are
+  dropped, and past ``MAX_PENDING_LESSONS`` lessons in the process the oldest are; both are counted.
 - A step it keeps is applied to its own ranker at once, so the next micro-batch's step starts from
   it even when several wait; a worker applies it when it reads it from the log.
 - If the process dies, the worker builds its lessons in line again and starts a new process after

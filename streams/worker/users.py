@@ -43,9 +43,12 @@ def text_of(record: UserRecord) -> str | None:
 
 
 TEXT_KINDS = frozenset({"search", "review"})
-# An engagement with ids at their longest (256 characters) is about 2.2 KB: 256 of them stay under
-# Kafka's default message.max.bytes (1 MiB) whatever the ids, where a micro-batch's 1,024 may not.
+# A record of the engagements topic holds at most this many engagements and this many bytes of
+# them: Faust's producer refuses a record over 1,000,000 bytes (producer_max_request_size) and the
+# broker one over 1 MiB by default. Ids are capped in characters, not bytes: one engagement of
+# 256-character ids is 2.2 KB in ASCII and up to 13 KB with characters JSON writes as \u escapes.
 ENGAGEMENTS_PER_RECORD = 256
+ENGAGEMENT_RECORD_BYTES = 900_000
 
 
 def carries_text(event: EventT) -> bool:
@@ -54,15 +57,24 @@ def carries_text(event: EventT) -> bool:
     return KIND_OF_TOPIC.get(source_of(event)[0]) in TEXT_KINDS
 
 
-def engagement_records(engagements: list[dict], step: RankerStep | None) -> list[dict[str, object]]:
-    """A micro-batch's engagements (``Engagement.to_dict``) as ``engagements`` records of at most
-    ``ENGAGEMENTS_PER_RECORD``, in order; the ranker step learned from them goes with the last, so
-    a reader applies it after all of them."""
-    records: list[dict[str, object]] = [{"engagements": engagements[start:start + ENGAGEMENTS_PER_RECORD]}
-                                        for start in range(0, len(engagements), ENGAGEMENTS_PER_RECORD)]
+def engagement_records(engagements: list[dict], step: RankerStep | None) -> list[bytes]:
+    """A micro-batch's engagements (``Engagement.to_dict``) as ``engagements`` records (JSON), in
+    order, each of at most ``ENGAGEMENTS_PER_RECORD`` and ``ENGAGEMENT_RECORD_BYTES`` of them; the
+    ranker step learned from them goes with the last, so a reader applies it after all of them.
+    Each engagement is serialised once, and the records joined from those bytes."""
+    groups: list[list[bytes]] = []
+    size = 0
+    for engagement in engagements:
+        raw = dump_json(engagement)
+        if not groups or len(groups[-1]) >= ENGAGEMENTS_PER_RECORD or size + len(raw) > ENGAGEMENT_RECORD_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(raw)
+        size += len(raw) + 1
+    records = [b'{"engagements":[' + b",".join(group) + b"]" for group in groups]
     if records and step is not None:
-        records[-1]["ranker_step"] = step.to_dict()
-    return records
+        records[-1] += b',"ranker_step":' + dump_json(step.to_dict())
+    return [record + b"}" for record in records]
 
 
 def watcher_record(change: WatcherChange) -> tuple[bytes, bytes]:
@@ -295,10 +307,9 @@ class UserHandler:
 
     async def _publish_engagements(self, decoded: list[tuple[EventT, UserRecord]],
                                    previous_items: dict[int, tuple[str, ...]], step: RankerStep | None) -> None:
-        """The batch's applied clicks and reviews as ``engagements`` records of at most
-        ``ENGAGEMENTS_PER_RECORD``, the last with the ranker step learned from them if one was kept
-        (every worker folds them in; a few records per batch, not one per event: a send costs more
-        than folding one in)."""
+        """The batch's applied clicks and reviews as ``engagements`` records (``engagement_records``),
+        the last with the ranker step learned from them if one was kept (every worker folds them in;
+        a few records per batch, not one per event: a send costs more than folding one in)."""
         weights = self.ctx.settings.decay.event_weights
         batch = []
         for pos, previous in previous_items.items():
@@ -308,7 +319,7 @@ class UserHandler:
         for record in engagement_records(batch, step):
             # One partition for all: every worker, and every restart, folds the records in the same
             # order, which the behaviour facet's SGD steps depend on (sums would not care).
-            await self.ctx.outbox.send(ENGAGEMENTS.name, None, dump_json(record), partition=0)
+            await self.ctx.outbox.send(ENGAGEMENTS.name, None, record, partition=0)
 
     def _observe_latency(self, decoded: list[tuple[EventT, UserRecord]], applied: list[int]) -> None:
         """Event -> profile latency of the applied events: from the record's arrival at the broker

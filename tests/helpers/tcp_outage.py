@@ -16,10 +16,16 @@ def proxy_port(host: str = "127.0.0.1") -> int:
     """A free port below the kernel's ephemeral range, for a proxy that is down at times. While
     nothing listens on a local port in that range, a client retrying its connect can get that very
     port as its source and connect to itself (TCP's simultaneous open), and then holds it: the
-    proxy's ``up`` failed with 'address already in use' in CI (2026-12-07)."""
+    proxy's ``up`` failed with 'address already in use' in CI (2026-12-07). A host whose range
+    starts at 1024 or lower leaves no such port: then any free port, as before."""
     ranges = Path("/proc/sys/net/ipv4/ip_local_port_range")
     low = int(ranges.read_text().split()[0]) if ranges.exists() else 32768
-    for port in random.sample(range(max(1024, low - 10000), low), 200):
+    below = range(max(1024, low - 10000), low)
+    if not below:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            return s.getsockname()[1]
+    for port in random.sample(below, min(200, len(below))):
         with socket.socket() as s:
             try:
                 s.bind((host, port))

@@ -9,10 +9,12 @@ import uuid
 
 import orjson
 
+from schemas.topics import USERS_REPARTITION
 from streams.tools.process import WorkerProcess
 from tests.helpers.kafka import produce, produce_raw, read_topic
 
 N = 10_000
+ORPHANS = 20  # of N, records on users-repartition that no worker forwarded
 NOW = time.time() - 86400
 ITEMS = [f"item-{i}" for i in range(20)]
 TOPIC = {"search": "searches", "click": "clicks", "review": "reviews"}
@@ -50,7 +52,7 @@ def generate(rng: random.Random):
         lambda e: orjson.dumps({**e, "event_id": ""}),
         lambda e: orjson.dumps(e).replace(b'"ts":', b'"ts":NaN,"x":', 1),
     ]
-    while len(out) < N:
+    while len(out) < N - ORPHANS:
         e = new_good()
         kind = e.pop("kind")
         r = rng.random()
@@ -66,6 +68,11 @@ def generate(rng: random.Random):
             value = orjson.dumps(e)
             good.append((TOPIC[kind], e["user_id"].encode(), value))
             out.append((TOPIC[kind], e["user_id"].encode(), value, "good"))
+    # Well-formed clicks written straight to the internal repartition topic, without the headers a
+    # worker forwards with: no source topic, so no kind to read them as (they stopped the agent).
+    for k in range(ORPHANS):
+        e = {"event_id": f"orphan{k}", "user_id": f"u{k}", "ts": NOW, "item_id": ITEMS[0]}
+        out.insert(rng.randrange(len(out)), (USERS_REPARTITION.name, e["user_id"].encode(), orjson.dumps(e), "bad"))
     return out
 
 
@@ -86,6 +93,8 @@ def test_ten_thousand_good_and_bad_records(broker, tmp_path):
         letters = read_topic(broker.bootstrap, "dead-letters", timeout_s=30)
         assert len(letters) == expected["bad"]
         assert all(orjson.loads(r.value)["reason"] for r in letters)
+        orphans = [orjson.loads(r.value) for r in letters if orjson.loads(r.value)["topic"] == USERS_REPARTITION.name]
+        assert len(orphans) == ORPHANS and all("names no source topic" in o["reason"] for o in orphans)
     finally:
         worker.stop()
     print("fuzz:", expected)
